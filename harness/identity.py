@@ -1,0 +1,213 @@
+"""Who the chip says it is: TPM2_GetCapability (TPM 2.0 Part 3 §30.2).
+
+:func:`probe` reads the fixed properties (manufacturer, vendor strings,
+firmware version, family, spec level and revision), PT.MODES (the
+FIPS 140 bit), the algorithm and command lists, the PCR banks and which EK
+certificate NV indices exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from tpm2_pytss.constants import TPM2_ALG, TPM2_CAP, TPM2_ECC
+
+from harness.tpm import properties as PT
+
+from harness.tpm.names import command_name
+
+# TCG EK Credential Profile §2.2.1.4: low-range EK certificate NV indices.
+EK_CERT_INDICES = {
+    0x01C00002: "RSA 2048 EK certificate",
+    0x01C0000A: "ECC NIST P-256 EK certificate",
+    0x01C00012: "RSA 2048 EK certificate (high range)",
+    0x01C00014: "ECC NIST P-256 EK certificate (high range)",
+    0x01C00016: "ECC NIST P-384 EK certificate (high range)",
+    0x01C0001C: "RSA 3072 EK certificate (high range)",
+    0x01C0001E: "RSA 4096 EK certificate (high range)",
+}
+PLATFORM_CERT_INDEX = 0x01C08000
+
+
+
+def _text(value: int) -> str:
+    raw = value.to_bytes(4, "big")
+    return raw.replace(b"\x00", b"").decode("ascii", errors="replace")
+
+
+_ALG_OVERRIDES = {0x0004: "sha1", 0x003F: "cmac", 0x0027: "sha3_256", 0x0028: "sha3_384",
+                  0x0029: "sha3_512"}
+
+
+def _alg_name(alg: int) -> str:
+    if alg in _ALG_OVERRIDES:
+        return _ALG_OVERRIDES[alg]
+    try:
+        return str(TPM2_ALG.to_string(alg)).split(".")[-1].lower()
+    except ValueError:
+        return f"alg_0x{alg:04x}"
+
+
+@dataclass
+class ChipIdentity:
+    """What the chip reports about itself."""
+
+    manufacturer: str
+    manufacturer_id: int
+    vendor: str
+    firmware_version_1: int
+    firmware_version_2: int
+    family: str
+    spec_level: int
+    spec_revision: int
+    spec_year: int
+    spec_day: int
+    fips_mode: bool
+    modes: int
+    algorithms: list[str] = field(default_factory=list)
+    ecc_curves: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    command_codes: list[int] = field(default_factory=list)
+    pcr_banks: list[str] = field(default_factory=list)
+    ek_certificates: dict[str, str] = field(default_factory=dict)
+    platform_certificate: bool = False
+    nv_index_max: int = 0
+    nv_buffer_max: int = 0
+    input_buffer: int = 0
+    max_digest: int = 0
+    lockout_max_tries: int = 0
+    in_failure_mode: bool = False
+
+    @property
+    def firmware(self) -> str:
+        """Firmware version as the common ``major.minor`` of TPM_PT_FIRMWARE_VERSION_1."""
+        return f"{self.firmware_version_1 >> 16}.{self.firmware_version_1 & 0xFFFF}"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.family} level {self.spec_level} revision {self.spec_revision / 100:.2f}"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["firmware"] = self.firmware
+        out["spec"] = self.spec
+        return out
+
+
+def _properties(esapi, first: int, count: int = 64) -> dict[int, int]:
+    out: dict[int, int] = {}
+    prop = first
+    while True:
+        more, data = esapi.get_capability(TPM2_CAP.TPM_PROPERTIES, prop, count)
+        props = data.data.tpmProperties
+        for i in range(props.count):
+            out[int(props.tpmProperty[i].property)] = int(props.tpmProperty[i].value)
+        if not more or props.count == 0:
+            return out
+        prop = int(props.tpmProperty[props.count - 1].property) + 1
+
+
+def _handles(esapi, first: int, count: int = 254) -> list[int]:
+    out: list[int] = []
+    handle = first
+    top = (first & 0xFF000000) + 0x00FFFFFF
+    while True:
+        more, data = esapi.get_capability(TPM2_CAP.HANDLES, handle, count)
+        hl = data.data.handles
+        got = [int(hl.handle[i]) for i in range(hl.count)]
+        out.extend(h for h in got if h <= top)
+        if not more or not got or got[-1] >= top:
+            return out
+        handle = got[-1] + 1
+
+
+def read_properties(esapi) -> dict[int, int]:
+    """Every fixed (TPM_PT_FIXED) and variable (TPM_PT_VAR) property."""
+    props = _properties(esapi, PT.PT_FIXED)
+    props.update(_properties(esapi, PT.PT_VAR))
+    return props
+
+
+def list_commands(esapi) -> list[int]:
+    out: list[int] = []
+    cc = 0
+    while True:
+        more, data = esapi.get_capability(TPM2_CAP.COMMANDS, cc, 254)
+        attrs = data.data.command
+        got = [int(attrs.commandAttributes[i]) & 0xFFFF for i in range(attrs.count)]
+        vendor = [int(attrs.commandAttributes[i]) & 0x20000000 for i in range(attrs.count)]
+        out.extend(c for c, v in zip(got, vendor) if not v)
+        if not more or not got:
+            return sorted(set(out))
+        cc = got[-1] + 1
+
+
+def list_algorithms(esapi) -> list[int]:
+    more, data = esapi.get_capability(TPM2_CAP.ALGS, 0, 127)
+    algs = data.data.algorithms
+    return [int(algs.algProperties[i].alg) for i in range(algs.count)]
+
+
+def list_curves(esapi) -> list[int]:
+    more, data = esapi.get_capability(TPM2_CAP.ECC_CURVES, 0, 64)
+    curves = data.data.eccCurves
+    return [int(curves.eccCurves[i]) for i in range(curves.count)]
+
+
+def list_pcr_banks(esapi) -> dict[str, int]:
+    """Active PCR banks: hash name -> number of PCRs allocated."""
+    more, data = esapi.get_capability(TPM2_CAP.PCRS, 0, 16)
+    out = {}
+    sel = data.data.assignedPCR
+    for i in range(sel.count):
+        s = sel.pcrSelections[i]
+        bits = bytes(s.pcrSelect[j] for j in range(s.sizeofSelect))
+        count = sum(bin(b).count("1") for b in bits)
+        if count:
+            out[_alg_name(int(s.hash))] = count
+    return out
+
+
+def _curve_name(curve: int) -> str:
+    try:
+        return str(TPM2_ECC.to_string(curve)).split(".")[-1].lower()
+    except ValueError:
+        return f"curve_0x{curve:04x}"
+
+
+def probe(esapi) -> ChipIdentity:
+    """Read the chip's identity with GetCapability. Safe on any chip."""
+    props = read_properties(esapi)
+    family = _text(props.get(PT.FAMILY_INDICATOR, 0))
+    vendor = "".join(_text(props.get(p, 0)) for p in (
+        PT.VENDOR_STRING_1, PT.VENDOR_STRING_2,
+        PT.VENDOR_STRING_3, PT.VENDOR_STRING_4))
+    modes = props.get(PT.MODES, 0)
+    nv = _handles(esapi, 0x01C00000)
+    commands = list_commands(esapi)
+    return ChipIdentity(
+        manufacturer=_text(props.get(PT.MANUFACTURER, 0)),
+        manufacturer_id=props.get(PT.MANUFACTURER, 0),
+        vendor=vendor,
+        firmware_version_1=props.get(PT.FIRMWARE_VERSION_1, 0),
+        firmware_version_2=props.get(PT.FIRMWARE_VERSION_2, 0),
+        family=family,
+        spec_level=props.get(PT.LEVEL, 0),
+        spec_revision=props.get(PT.REVISION, 0),
+        spec_year=props.get(PT.YEAR, 0),
+        spec_day=props.get(PT.DAY_OF_YEAR, 0),
+        fips_mode=bool(modes & PT.MODES_FIPS_140_2),
+        modes=modes,
+        algorithms=sorted(_alg_name(a) for a in list_algorithms(esapi)),
+        ecc_curves=sorted(_curve_name(c) for c in list_curves(esapi)),
+        commands=[command_name(c) for c in commands],
+        command_codes=commands,
+        pcr_banks=sorted(list_pcr_banks(esapi)),
+        ek_certificates={f"0x{h:08x}": EK_CERT_INDICES[h] for h in nv if h in EK_CERT_INDICES},
+        platform_certificate=PLATFORM_CERT_INDEX in nv,
+        nv_index_max=props.get(PT.NV_INDEX_MAX, 0),
+        nv_buffer_max=props.get(PT.NV_BUFFER_MAX, 0),
+        input_buffer=props.get(PT.INPUT_BUFFER, 0),
+        max_digest=props.get(PT.MAX_DIGEST, 0),
+        lockout_max_tries=props.get(PT.MAX_AUTH_FAIL, 0),
+    )

@@ -1,0 +1,1 @@
+"""Results: the exchange log, the embedded store and the run folder."""
