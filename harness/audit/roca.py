@@ -1,0 +1,112 @@
+"""ROCA fingerprint of RSA public keys (CVE-2017-15361, Nemec et al., CCS 2017).
+
+Infineon's RSA library built primes p = k*M + (65537^a mod M), M a primorial,
+so every modulus N = p*q is, modulo each small prime, a power of 65537. The
+published fingerprint (discrete logarithm of N to base 65537 modulo the
+primorial of primes up to 167) recognises such a modulus from the public key
+alone; this module wraps the ``roca-detect`` package's test of it.
+
+:func:`chip_rsa_keys` gathers the RSA keys a chip produces: EKs derived from
+the TCG templates, a storage primary, a child key created under it, and the
+public areas of every persistent key (TPM2_ReadPublic).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from harness.errors import HarnessError
+
+# roca-detect logs at import and on every key; the audit prints its own verdict.
+logging.getLogger("roca.detect").setLevel(logging.ERROR)
+
+
+@lru_cache(maxsize=1)
+def _fingerprinter():
+    try:
+        from roca.detect import RocaFingerprinter
+    except ImportError as exc:  # pragma: no cover - the audit extra installs it
+        raise HarnessError("roca-detect is not installed (pip install 'tpm-hil[audit]')") from exc
+    return RocaFingerprinter()
+
+
+def has_roca_fingerprint(modulus: int) -> bool:
+    """Whether an RSA modulus has the ROCA structure (roca-detect's dlog test)."""
+    if modulus < 2**256:  # roca-detect's floor; shorter moduli give false positives
+        raise ValueError(f"modulus of {modulus.bit_length()} bits is too short to fingerprint")
+    return bool(_fingerprinter().has_fingerprint(modulus))
+
+
+@dataclass(frozen=True)
+class RsaKeyFinding:
+    """One RSA key the chip produced and its ROCA verdict."""
+
+    origin: str
+    bits: int
+    modulus_head: str
+    vulnerable: bool
+
+    def to_dict(self) -> dict:
+        return {"origin": self.origin, "bits": self.bits, "modulus_head": self.modulus_head,
+                "roca_fingerprint": self.vulnerable}
+
+
+def check_moduli(keys: list[tuple[str, int]]) -> list[RsaKeyFinding]:
+    """Fingerprint each (origin, modulus)."""
+    return [RsaKeyFinding(origin, n.bit_length(), f"{n:x}"[:16], has_roca_fingerprint(n))
+            for origin, n in keys]
+
+
+def rsa_modulus(public) -> int | None:
+    """Modulus of a TPM2B_PUBLIC / TPMT_PUBLIC, or None if it is not an RSA key."""
+    from tpm2_pytss.constants import TPM2_ALG
+
+    area = getattr(public, "publicArea", public)
+    if int(area.type) != TPM2_ALG.RSA:
+        return None
+    return int.from_bytes(bytes(area.unique.rsa), "big")
+
+
+def chip_rsa_keys(esapi) -> list[tuple[str, int]]:
+    """RSA moduli the chip produces: TCG-template EKs, a storage primary, a
+    created child key, and every persistent RSA key.
+
+    Uses TPM2_CreatePrimary, TPM2_Create, TPM2_ReadPublic (TPM 2.0 Part 3
+    §24.1, §12.1, §12.4); transient objects are flushed before returning.
+    """
+    from tpm2_pytss.constants import ESYS_TR, TPM2_CAP, TPM2_HC, TPMA_OBJECT
+    from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
+    from harness.audit.ekcert import derive_ek
+
+    out: list[tuple[str, int]] = []
+    for kind in ("EK-RSA2048",):
+        try:
+            public = derive_ek(esapi, kind)
+        except HarnessError:
+            continue
+        out.append((f"EK from TCG template {kind}", rsa_modulus(public)))
+    primary = esapi.create_primary(TPM2B_SENSITIVE_CREATE(), TPM2B_PUBLIC.parse(
+        "rsa2048:aes128cfb", objectAttributes=TPMA_OBJECT.DEFAULT_TPM2_TOOLS_CREATEPRIMARY_ATTRS),
+        ESYS_TR.OWNER)[0]
+    try:
+        pub = esapi.read_public(primary)[0]
+        out.append(("storage primary (owner, rsa2048)", rsa_modulus(pub)))
+        child_pub = esapi.create(primary, TPM2B_SENSITIVE_CREATE(),
+                                 TPM2B_PUBLIC.parse("rsa2048"))[1]
+        out.append(("created child key (rsa2048)", rsa_modulus(child_pub)))
+    finally:
+        esapi.flush_context(primary)
+    more, data = esapi.get_capability(TPM2_CAP.HANDLES, TPM2_HC.PERSISTENT_FIRST, 64)
+    for i in range(data.data.handles.count):
+        handle = int(data.data.handles.handle[i])
+        tr = esapi.tr_from_tpmpublic(handle)
+        try:
+            n = rsa_modulus(esapi.read_public(tr)[0])
+        finally:
+            esapi.tr_close(tr)
+        if n is not None:
+            out.append((f"persistent key 0x{handle:08x}", n))
+    return out
