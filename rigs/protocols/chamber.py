@@ -1,0 +1,85 @@
+"""Climatic chamber protocol: set point, reading, stability, ramp rate, alarms."""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass
+
+from rigs.errors import InstrumentTimeoutError
+
+AMBIENT_C = 23.0
+
+
+@dataclass(frozen=True)
+class ChamberReading:
+    """One reading of the chamber's sensors."""
+
+    temperature_c: float
+    humidity_pct: float | None = None
+    set_point_c: float | None = None
+
+
+class Chamber(abc.ABC):
+    """A climatic chamber.
+
+    Attributes:
+        name: the instrument's name in the rig set-up (used in every message).
+    """
+
+    name: str = "chamber"
+    has_humidity: bool = False
+
+    @abc.abstractmethod
+    def set_temperature(self, celsius: float) -> None:
+        """Set the temperature set point (the chamber starts running if needed)."""
+
+    @abc.abstractmethod
+    def read(self) -> ChamberReading:
+        """Read the process value (and humidity where the chamber has it)."""
+
+    def set_ramp_rate(self, c_per_min: float) -> None:
+        """Limit the set point ramp (°C/min); chambers without one ignore it."""
+
+    def alarms(self) -> list[str]:
+        """Active alarms as short texts; empty when none."""
+        return []
+
+    def stop(self) -> None:
+        """Leave the chamber idle (standby); default: go to ambient."""
+        self.set_temperature(AMBIENT_C)
+
+    def close(self) -> None:
+        """Release the link."""
+
+    def wait_stable(self, band_c: float, dwell_s: float, timeout_s: float,
+                    poll_s: float = 0.5, target_c: float | None = None) -> float:
+        """Wait until the temperature stays within ``band_c`` of the set point for ``dwell_s``.
+
+        Returns:
+            Seconds waited.
+
+        Raises:
+            InstrumentTimeoutError: not stable within ``timeout_s``.
+        """
+        t0 = time.monotonic()
+        deadline = t0 + timeout_s
+        inside_since: float | None = None
+        last = None
+        while True:
+            now = time.monotonic()
+            last = self.read()
+            goal = target_c if target_c is not None else last.set_point_c
+            if goal is None:
+                raise InstrumentTimeoutError(self.name, "no set point to stabilise on")
+            if abs(last.temperature_c - goal) <= band_c:
+                inside_since = inside_since if inside_since is not None else now
+                if now - inside_since >= dwell_s:
+                    return now - t0
+            else:
+                inside_since = None
+            if now >= deadline:
+                raise InstrumentTimeoutError(
+                    self.name, f"not stable within ±{band_c} °C of {goal} °C after "
+                    f"{timeout_s:.0f} s (last reading {last.temperature_c:.2f} °C)")
+            time.sleep(min(poll_s, max(0.0, deadline - now)))
