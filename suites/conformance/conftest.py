@@ -1,0 +1,125 @@
+"""Shared fixtures of the conformance suites, and the command-coverage ledger.
+
+Fixtures: ``expect_rc`` (assert an exact TPM response code), ``raw``
+(send raw command bytes, get ``(rc, response)``), ``primary`` (create a
+primary key from a template string). Every finished test is written to the
+coverage ledger (see :mod:`suites.conformance.coverage`).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import pytest
+from tpm2_pytss import TSS2_Exception
+from tpm2_pytss.constants import ESYS_TR
+from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
+
+from harness.tpm.names import rc_name
+from harness.tpm.wire import TPM_ST_NO_SESSIONS, build_command
+from suites.conformance import coverage
+
+_OUTCOME = pytest.StashKey[str]()
+COVERAGE_TEST = "test_command_coverage"
+
+
+class ExpectRC:
+    """``with expect_rc(0x98E): ...`` asserts the exact TPM response code.
+
+    The code is compared in full (format, number, handle/session/parameter
+    position); the failure message names both codes as TCG names.
+    """
+
+    def __init__(self, rc: int) -> None:
+        self.rc = rc
+        self.got: int | None = None
+
+    def __enter__(self) -> "ExpectRC":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            pytest.fail(f"expected {rc_name(self.rc)} (0x{self.rc:03x}), but the command "
+                        "succeeded")
+        if not issubclass(exc_type, TSS2_Exception):
+            return False
+        self.got = int(exc.rc)
+        assert self.got == self.rc, (
+            f"expected {rc_name(self.rc)} (0x{self.rc:03x}), got {rc_name(self.got)} "
+            f"(0x{self.got:03x})")
+        return True
+
+
+@pytest.fixture
+def expect_rc():
+    """The :class:`ExpectRC` context manager."""
+    return ExpectRC
+
+
+@pytest.fixture
+def raw(tpm_raw):
+    """``raw(code, body=b"", tag=TPM_ST_NO_SESSIONS) -> (rc, response)`` through the transport."""
+
+    def send(code: int, body: bytes = b"", tag: int = TPM_ST_NO_SESSIONS) -> tuple[int, bytes]:
+        response = tpm_raw.exchange(build_command(code, body, tag))
+        return struct.unpack_from(">I", response, 6)[0], response
+
+    return send
+
+
+@pytest.fixture
+def primary(tpm):
+    """``primary(template, attrs=None, hierarchy=OWNER, auth=b"") -> (handle, TPM2B_PUBLIC)``."""
+
+    def make(template: str, attrs: str | None = None, hierarchy=ESYS_TR.OWNER,
+             auth: bytes = b""):
+        public = (TPM2B_PUBLIC.parse(template, objectAttributes=attrs) if attrs
+                  else TPM2B_PUBLIC.parse(template))
+        sensitive = TPM2B_SENSITIVE_CREATE()
+        if auth:
+            sensitive.sensitive.userAuth = auth
+        handle, out_public, _, _, _ = tpm.create_primary(sensitive, public, hierarchy)
+        return handle, out_public
+
+    return make
+
+
+# -- coverage ledger -------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the coverage test after every other test (it reads their ledger lines)."""
+    last = [i for i in items if i.name == COVERAGE_TEST]
+    if last:
+        items[:] = [i for i in items if i.name != COVERAGE_TEST] + last
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    # trylast: innermost wrapper, so this runs before the plugin drains the log.
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "setup" and not report.passed:
+        item.stash[_OUTCOME] = report.outcome
+    elif report.when == "call":
+        item.stash[_OUTCOME] = report.outcome
+    elif report.when == "teardown":
+        if report.failed:
+            item.stash[_OUTCOME] = "failed"
+        if item.name == COVERAGE_TEST:
+            return
+        rows = []
+        log = _session_log(item.config)
+        if log is not None:
+            rows = [r for r in log.peek() if r.test == item.nodeid]
+        coverage.record_test(coverage.ledger_path(), item.nodeid,
+                             item.stash.get(_OUTCOME, "skipped"),
+                             item.get_closest_marker("negative") is not None, rows)
+
+
+def _session_log(config: pytest.Config):
+    from fixtures import plugin
+
+    session = config.stash.get(plugin._KEY, None)
+    return None if session is None or session.transport is None else session.log

@@ -1,0 +1,125 @@
+"""Command coverage of a conformance run, derived from the exchange log.
+
+Every finished test appends one JSON line to a per-run ledger: the TPM
+commands it sent (from the exchange log rows tagged with its node id), their
+response codes, its outcome and whether it is a ``negative`` test. The ledger
+is a file so that pytest-xdist workers share it; the coverage test reads it
+once every other test has finished.
+
+A command counts as *positively* covered when a passing test got
+TPM_RC_SUCCESS for it, and *negatively* covered when a passing ``negative``
+test got an error code for it (the test itself asserts which code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.results.exchange_log import Exchange
+from harness.tpm.names import command_name
+
+_RUN_ENV = "TPMHIL_COVERAGE_LEDGER"
+
+
+def ledger_path() -> Path:
+    """The ledger of this run, shared by all xdist workers of one run."""
+    explicit = os.environ.get(_RUN_ENV)
+    if explicit:
+        return Path(explicit)
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"serial-{os.getpid()}"
+    return Path(tempfile.gettempdir()) / f"tpmhil-coverage-{uid}.jsonl"
+
+
+def record_test(path: Path, nodeid: str, outcome: str, negative: bool,
+                rows: list[Exchange]) -> None:
+    """Append one finished test to the ledger (one line, one write)."""
+    commands = sorted({(int(r.command_code), int(r.rc)) for r in rows if r.rc >= 0})
+    line = json.dumps({"test": nodeid, "outcome": outcome, "negative": negative,
+                       "commands": commands}) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:  # O_APPEND: whole lines from each worker
+        fh.write(line)
+
+
+def read_ledger(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def wait_for_tests(path: Path, expected: set[str], timeout_s: float) -> list[dict]:
+    """Wait until every test in ``expected`` is in the ledger, bounded.
+
+    Raises:
+        HarnessError: some tests did not finish within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        entries = read_ledger(path)
+        missing = expected - {e["test"] for e in entries}
+        if not missing:
+            return entries
+        if time.monotonic() > deadline:
+            raise HarnessError(
+                f"command coverage: {len(missing)} tests did not finish within {timeout_s:.0f} s "
+                f"(e.g. {sorted(missing)[0]})")
+        time.sleep(0.2)
+
+
+@dataclass
+class CommandCoverage:
+    """Positive and negative coverage per advertised command."""
+
+    advertised: list[int]
+    positive: dict[int, list[str]] = field(default_factory=dict)
+    negative: dict[int, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_ledger(cls, advertised: list[int], entries: list[dict]) -> "CommandCoverage":
+        cov = cls(sorted(advertised))
+        for entry in entries:
+            if entry["outcome"] != "passed":
+                continue
+            for code, rc in entry["commands"]:
+                if rc == 0:
+                    cov.positive.setdefault(code, []).append(entry["test"])
+                elif entry["negative"]:
+                    cov.negative.setdefault(code, []).append(entry["test"])
+        return cov
+
+    @property
+    def missing_positive(self) -> list[str]:
+        return [command_name(c) for c in self.advertised if c not in self.positive]
+
+    @property
+    def missing_negative(self) -> list[str]:
+        return [command_name(c) for c in self.advertised if c not in self.negative]
+
+    def to_dict(self) -> dict:
+        rows = []
+        for code in self.advertised:
+            rows.append({
+                "command": command_name(code), "code": f"0x{code:08x}",
+                "positive_tests": sorted(set(self.positive.get(code, []))),
+                "negative_tests": sorted(set(self.negative.get(code, []))),
+            })
+        total = len(self.advertised) or 1
+        return {
+            "advertised": len(self.advertised),
+            "positive_covered": len(self.advertised) - len(self.missing_positive),
+            "negative_covered": len(self.advertised) - len(self.missing_negative),
+            "positive_percent": round(100 * (total - len(self.missing_positive)) / total, 1),
+            "negative_percent": round(100 * (total - len(self.missing_negative)) / total, 1),
+            "missing_positive": self.missing_positive,
+            "missing_negative": self.missing_negative,
+            "commands": rows,
+        }

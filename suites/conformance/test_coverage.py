@@ -1,0 +1,41 @@
+"""Command coverage: every command the chip advertises in
+GetCapability(TPM_CAP_COMMANDS) (TPM 2.0 Part 3 §30.2) is exercised by a
+passing positive test and a passing negative test of this run.
+
+The test runs last (see conftest) and waits, bounded, for the other tests of
+the run to finish, including those on other pytest-xdist workers. It writes
+``evidence/command_coverage.json`` into the results folder when there is one.
+"""
+
+import json
+
+import pytest
+
+from suites.conformance import coverage
+
+pytestmark = [pytest.mark.conformance]
+
+WAIT_S = 600.0
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §30.2 TPM2_GetCapability(TPM_CAP_COMMANDS)")
+@pytest.mark.requirement("IEC62443-4-2:CR 3.3")
+def test_command_coverage(request, identity, results):
+    others = {i.nodeid for i in request.session.items if i.nodeid != request.node.nodeid}
+    entries = coverage.wait_for_tests(coverage.ledger_path(), others, WAIT_S)
+    cov = coverage.CommandCoverage.from_ledger(identity.command_codes, entries)
+    report = cov.to_dict()
+    if results is not None:
+        results.evidence_dir.mkdir(parents=True, exist_ok=True)
+        (results.evidence_dir / "command_coverage.json").write_text(json.dumps(report, indent=2))
+    print(f"command coverage: {report['positive_covered']}/{report['advertised']} positive, "
+          f"{report['negative_covered']}/{report['advertised']} negative")
+    problems = []
+    if cov.missing_positive:
+        problems.append(f"{len(cov.missing_positive)} advertised commands have no passing "
+                        f"positive test: {', '.join(cov.missing_positive)}")
+    if cov.missing_negative:
+        problems.append(f"{len(cov.missing_negative)} advertised commands have no passing "
+                        f"negative test: {', '.join(cov.missing_negative)}")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
