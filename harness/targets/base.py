@@ -45,7 +45,8 @@ class Target(abc.ABC):
         """
         if self._transport is not None and not self._transport.closed:
             return self._transport
-        self._transport = self._open_transport(durations or CommandDurations(), log or ExchangeLog())
+        self._transport = self._open_transport(durations or CommandDurations(),
+                                               log if log is not None else ExchangeLog())
         return self._transport
 
     @property

@@ -1,0 +1,52 @@
+"""``tpmhil probe``: print what the chip says it is."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from harness.chip_profile import profile_for_chip
+from harness.fixtures_support import open_session_esapi
+
+COMMAND = "probe"
+HELP = "print the chip's identity (manufacturer, firmware, spec, algorithms, PCR banks, EK certs)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tpm", default=None, metavar="URI",
+                   help="target string (default: $TPMHIL_TARGET or swtpm)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_session_esapi(args.tpm) as (target, esapi):
+        from harness.identity import probe
+
+        ident = probe(esapi)
+    data = ident.to_dict()
+    profile = profile_for_chip(ident.manufacturer, ident.vendor)
+    data["profile"] = profile.name if profile else None
+    data["target"] = target.uri.text
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    rows = [
+        ("target", target.uri.text),
+        ("manufacturer", f"{ident.manufacturer} (0x{ident.manufacturer_id:08x})"),
+        ("vendor strings", ident.vendor),
+        ("firmware", f"{ident.firmware} (TPM_PT_FIRMWARE_VERSION_1=0x{ident.firmware_version_1:08x}, "
+                     f"_2=0x{ident.firmware_version_2:08x})"),
+        ("specification", f"{ident.spec} ({ident.spec_year}, day {ident.spec_day})"),
+        ("FIPS 140 mode", "yes" if ident.fips_mode else "no"),
+        ("PCR banks", ", ".join(ident.pcr_banks)),
+        ("algorithms", ", ".join(ident.algorithms)),
+        ("ECC curves", ", ".join(ident.ecc_curves)),
+        ("commands", f"{len(ident.commands)} advertised"),
+        ("EK certificates", ", ".join(f"{k} {v}" for k, v in ident.ek_certificates.items()) or "none"),
+        ("platform cert", "yes" if ident.platform_certificate else "no"),
+        ("lockout", f"max tries {ident.lockout_max_tries}"),
+        ("profile", data["profile"] or "none matches (generic)"),
+    ]
+    for key, value in rows:
+        print(f"{key:<16} {value}")
+    return 0

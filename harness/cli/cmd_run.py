@@ -1,0 +1,104 @@
+"""``tpmhil run``: the suites against a target, into a results folder, with a verdict table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from harness.results.run_folder import DEFAULT_BASE, RunFolder
+from harness.run_suites import SuiteRun, suite_paths
+from harness.targets.registry import resolve
+from harness.verdict_table import print_verdict
+
+COMMAND = "run"
+HELP = "run the TPM suites against a target and write a results folder"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tpm", default=None, metavar="URI",
+                   help="target string (default: $TPMHIL_TARGET or swtpm)")
+    p.add_argument("--suite", action="append", default=[], metavar="NAME",
+                   help="functional (default), conformance, security, attestation, or all; repeatable")
+    p.add_argument("--results", default=DEFAULT_BASE, metavar="DIR",
+                   help="folder that receives results/<run-id>/ (default: ./results)")
+    p.add_argument("--run-id", default=None, help="name of the run folder (default: time-based)")
+    p.add_argument("-m", dest="markexpr", default=None, help="pytest marker expression")
+    p.add_argument("-k", dest="keyword", default=None, help="pytest keyword expression")
+    p.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist workers (0: serial)")
+    p.add_argument("--chip-profile", default=None, help="chip profile name or file")
+    p.add_argument("--allow-destructive", default=None, metavar="URI",
+                   help="run destructive tests on this non-disposable target")
+    p.add_argument("--places", default=None, metavar="MATCH",
+                   help="run on every labgrid place matching MATCH, in parallel, into one run")
+    p.add_argument("--no-report", action="store_true", help="do not build the report package")
+    p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.places:
+        from harness.lab.fanout import run_places
+
+        return run_places(args.places, _forwarded(args))
+    uri = resolve(args.tpm)  # fail at once on a malformed target string
+    paths = suite_paths(args.suite)
+    folder = RunFolder.create(args.results, args.run_id)
+    folder.store.set_meta("target_uri", uri.text)
+    folder.store.set_meta("suites", [str(p) for p in paths])
+    print(f"tpmhil run: {uri.text} -> {folder.path}", flush=True)
+    code = SuiteRun(
+        target=uri.text, folder=folder, paths=paths, markexpr=args.markexpr,
+        keyword=args.keyword, workers=args.workers, chip_profile=args.chip_profile,
+        allow_destructive=args.allow_destructive, extra=list(args.pytest_args),
+    ).run()
+    return finish(folder, code, build_report=not args.no_report, as_json=args.json)
+
+
+def finish(folder: RunFolder, pytest_code: int, build_report: bool = True,
+           as_json: bool = False) -> int:
+    """Export, summarise, report and print: what every run ends with."""
+    folder.export_command_log()
+    summary = folder.summarize({"pytest_exit_code": pytest_code})
+    _allure_environment(folder)
+    report_path = _report(folder) if build_report else None
+    if as_json:
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    else:
+        print_verdict(folder, summary, report_path)
+    folder.close()
+    if pytest_code in (0, 1, 5):
+        return {"PASS": 0, "FAIL": 1}.get(summary["verdict"], 5)
+    return pytest_code
+
+
+def _allure_environment(folder: RunFolder) -> None:
+    try:
+        from reports.allure_env import write
+    except ImportError:
+        return
+    write(folder)
+
+
+def _report(folder: RunFolder):
+    try:
+        from reports import build_package
+    except ImportError:
+        return None
+    try:
+        return build_package([folder.path], None)
+    except Exception as exc:  # the results are on disk whatever the report does
+        print(f"tpmhil run: report not built: {exc}", file=sys.stderr)
+        return None
+
+
+def _forwarded(args: argparse.Namespace) -> list[str]:
+    out = []
+    for flag, value in (("--suite", args.suite), ("--results", args.results), ("-m", args.markexpr),
+                        ("-k", args.keyword), ("--chip-profile", args.chip_profile)):
+        if isinstance(value, list):
+            for v in value:
+                out += [flag, v]
+        elif value:
+            out += [flag, value]
+    return out

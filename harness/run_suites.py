@@ -1,0 +1,85 @@
+"""Run the shipped suites against a target into a results folder.
+
+The suites run in a pytest subprocess (so pytest-xdist, plugins and a
+crashing test cannot take the caller down); the plugin writes every test and
+TPM exchange into the folder's store, and this module then exports the
+command log and writes summary.json.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import suites as _suites_pkg
+
+from harness.errors import ConfigError
+from harness.results.run_folder import RunFolder
+
+SUITES_DIR = Path(list(_suites_pkg.__path__)[0])
+SUITE_NAMES = ("functional", "conformance", "security", "attestation")
+
+
+def suite_paths(names: list[str]) -> list[Path]:
+    """Folders of the named suites (``all`` = every suite shipped)."""
+    if not names:
+        names = ["functional"]
+    if "all" in names:
+        return [SUITES_DIR]
+    out = []
+    for name in names:
+        path = SUITES_DIR / name
+        if name not in SUITE_NAMES and not path.is_dir():
+            raise ConfigError(f"unknown suite {name!r}; shipped suites: "
+                              f"{', '.join(n for n in SUITE_NAMES if (SUITES_DIR / n).is_dir())}, all")
+        if not path.is_dir():
+            raise ConfigError(f"suite {name!r} is not part of this installation ({path})")
+        out.append(path)
+    return out
+
+
+@dataclass
+class SuiteRun:
+    """What to run and where to write it."""
+
+    target: str
+    folder: RunFolder
+    paths: list[Path]
+    markexpr: str | None = None
+    keyword: str | None = None
+    workers: int = 0
+    chip_profile: str | None = None
+    allow_destructive: str | None = None
+    point: str | None = None
+    env_coupling: str | None = None
+    quiet: bool = True
+    extra: list[str] = field(default_factory=list)
+
+    def command(self) -> list[str]:
+        folder = self.folder.path.resolve()
+        cmd = [sys.executable, "-m", "pytest", *map(str, self.paths),
+               "--tpm", self.target, "--results", str(folder),
+               "--junitxml", str(folder / "junit.xml"),
+               "--alluredir", str(folder / "allure-results"),
+               "--rootdir", str(SUITES_DIR.parent), "-p", "no:cacheprovider",
+               "-o", "junit_family=xunit2", "-rfE"]
+        if self.quiet:
+            cmd.append("-q")
+        for flag, value in (("-m", self.markexpr), ("-k", self.keyword),
+                            ("--chip-profile", self.chip_profile),
+                            ("--allow-destructive", self.allow_destructive),
+                            ("--point", self.point), ("--env-coupling", self.env_coupling)):
+            if value:
+                cmd += [flag, value]
+        if self.workers:
+            cmd += ["-n", str(self.workers)]
+        return cmd + self.extra
+
+    def run(self) -> int:
+        """Run pytest; returns its exit code (0 all passed, 1 failures, 5 no tests)."""
+        env = dict(os.environ)
+        env.setdefault("TSS2_LOG", "all+NONE")
+        return subprocess.run(self.command(), env=env).returncode

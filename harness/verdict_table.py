@@ -1,0 +1,54 @@
+"""The short verdict table printed at the end of a run."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from harness.results.run_folder import RunFolder
+
+
+def _area(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    parts = Path(path).parts
+    if "suites" in parts:
+        parts = parts[parts.index("suites") + 1:]
+    return "/".join(parts).removesuffix(".py")
+
+
+def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = None) -> None:
+    rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    failures = []
+    for nodeid, outcome, message in folder.store.query(
+            "SELECT nodeid, outcome, message FROM tests ORDER BY id"):
+        rows[_area(nodeid)][outcome] += 1
+        if outcome in ("failed", "error"):
+            failures.append((nodeid, outcome, message))
+    chip = summary.get("chip") or {}
+    print()
+    print(f"Chip     : {chip.get('manufacturer', '?')} {chip.get('vendor', '')} "
+          f"firmware {chip.get('firmware', '?')} ({chip.get('spec', '?')})")
+    print(f"Profile  : {summary.get('profile')}")
+    width = max([len(a) for a in rows] + [10])
+    print(f"\n{'area':<{width}}  {'passed':>6} {'failed':>6} {'error':>6} {'skipped':>7}  verdict")
+    print("-" * (width + 40))
+    for area in sorted(rows):
+        r = rows[area]
+        bad = r["failed"] + r["error"]
+        verdict = "FAIL" if bad else ("PASS" if r["passed"] else "SKIP")
+        print(f"{area:<{width}}  {r['passed']:>6} {r['failed']:>6} {r['error']:>6} "
+              f"{r['skipped']:>7}  {verdict}")
+    print("-" * (width + 40))
+    ex = summary.get("exchanges", {})
+    print(f"{summary['verdict']}: {summary['tests']} tests, {ex.get('count', 0)} TPM exchanges "
+          f"({ex.get('error_responses', 0)} error responses, {ex.get('no_response', 0)} unanswered)")
+    for nodeid, outcome, message in failures[:20]:
+        print(f"  {outcome.upper():5} {nodeid}: {message}")
+    print(f"Results  : {folder.path}")
+    if report_path is not None:
+        print(f"Report   : {report_path}")
+
+
+def summary_json(folder: RunFolder) -> str:
+    return json.dumps(folder.read_json("summary.json"), indent=2, sort_keys=True)

@@ -1,0 +1,1 @@
+"""Functional suite: startup, random, capabilities, PCRs, NV, keys, sealing, quotes, EK."""
