@@ -1,0 +1,74 @@
+"""SIMULATION ONLY: a transport that makes a clean TPM leak its nonce length.
+
+:class:`SimulatedNonceLeakTransport` wraps any transport and, for every
+successful TPM2_Sign with ECDSA or ECSchnorr, recovers the nonce k from the
+command's digest and the response's (r, s) using the audit's *known* test key
+(:data:`harness.audit.nonce_timing.KNOWN_D`), then holds the response back by
+``us_per_bit`` microseconds per leading zero bit of k, the way the
+ST33TPHF2x firmware behaved in TPM-Fail (CVE-2019-16863). It exists so the
+project's tests can show the leakage check flags a leaking chip; it is never
+used unless asked for by name (``tpmhil audit --simulate-nonce-leak US``).
+
+Signatures by any other key give meaningless nonces and random delays.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from harness.audit.nonce_timing import (KNOWN_D, SCHEMES, TPM_CC_SIGN, leading_zero_bits,
+                                        parse_sign_command, parse_sign_response, recover_nonce)
+from harness.transports.base import Transport
+
+_EC_SCHEMES = set(SCHEMES.values())
+
+
+class SimulatedNonceLeakTransport(Transport):
+    """SIMULATION: delays each EC signature by its nonce's leading zero bits.
+
+    Args:
+        inner: the transport to the real (clean) TPM; it keeps its own log.
+        us_per_bit: injected delay per leading zero bit of k (TPM-Fail-like: 50-100).
+        d: the private key the signatures are assumed to use.
+    """
+
+    def __init__(self, inner: Transport, us_per_bit: float = 75.0, d: int = KNOWN_D) -> None:
+        super().__init__(durations=inner.durations, name=f"SIMULATED-LEAK({inner.name})")
+        self.inner = inner
+        self.us_per_bit = us_per_bit
+        self.d = d
+        self._command = b""
+        self.injected = 0
+
+    def _send(self, command: bytes) -> None:
+        self._command = command
+        self.inner.transmit(command)
+
+    def _recv(self, deadline: float) -> bytes:
+        response = self.inner.receive(max(0.0, deadline - time.monotonic()))
+        command = self._command
+        if (len(command) >= 10 and struct.unpack_from(">I", command, 6)[0] == TPM_CC_SIGN
+                and len(response) >= 10 and struct.unpack_from(">I", response, 6)[0] == 0):
+            _, digest, scheme = parse_sign_command(command)
+            if scheme in _EC_SCHEMES:
+                _, r, s = parse_sign_response(response)
+                zeros = leading_zero_bits(recover_nonce(scheme, digest, r, s, self.d))
+                until = time.perf_counter() + zeros * self.us_per_bit * 1e-6
+                while time.perf_counter() < until:  # busy-wait: sleep() is too coarse for µs
+                    pass
+                self.injected += 1
+        return response
+
+    def set_locality(self, locality: int) -> None:
+        self.inner.set_locality(locality)
+        self.locality = locality
+
+    def power_cycle(self) -> None:
+        self.inner.power_cycle()
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    def _close(self) -> None:
+        self.inner.close()
