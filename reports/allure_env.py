@@ -1,0 +1,87 @@
+"""Allure's environment.properties and categories.json for a results folder.
+
+allure-pytest writes only test results; the run's environment (chip,
+firmware, bus, rig, harness version) and the failure categories are written
+here, from the results folder's own files, into ``allure-results/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness import __version__
+from harness.results.run_folder import RunFolder
+
+# First match wins (Allure's rule), so the specific categories come first.
+CATEGORIES = [
+    {"name": "Chip in failure mode", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*(TPM_RC_FAILURE|failure mode).*"},
+    {"name": "TPM did not answer in time", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*(TpmTimeoutError|NO_RESPONSE|did not answer|timed out).*"},
+    {"name": "Transport or bus error", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*(TransportError|ResponseFormatError|BusError).*"},
+    {"name": "TPM error response", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": r"(?s).*(TPM_RC_|TSS2_Exception|tpm:).*"},
+    {"name": "Assertion on TPM output", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*AssertionError.*"},
+    {"name": "Harness or set-up error", "matchedStatuses": ["broken"]},
+    {"name": "Not run on this target", "matchedStatuses": ["skipped"]},
+]
+
+
+def _escape(value: object) -> str:
+    """A Java .properties value: backslash, newline and leading blanks escaped."""
+    text = str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "\\" + text if text[:1] in (" ", "\t") else text
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The environment entries of a results folder (no secrets: no auth, no keys)."""
+    ident = _read(folder / "identity.json")
+    target = _read(folder / "target.json")
+    summary = _read(folder / "summary.json")
+    run = RunFolder(folder)
+    try:
+        meta = run.store.meta() if (folder / "store.sqlite").exists() else {}
+    finally:
+        run.close()
+    chip = " ".join(str(p) for p in (ident.get("manufacturer"), str(ident.get("vendor", "")).strip()) if p)
+    return {
+        "run.id": str(meta.get("run_id") or folder.name),
+        "chip": chip or str(meta.get("identity_brief") or summary.get("chip") or "unknown"),
+        "chip.firmware": str(ident.get("firmware", "unknown")),
+        "chip.spec": str(ident.get("spec", "unknown")),
+        "chip.fips_mode": str(bool(ident.get("fips_mode", False))).lower(),
+        "chip.profile": str(meta.get("profile_name") or summary.get("profile") or "unknown"),
+        "target": str(target.get("uri") or meta.get("target") or summary.get("target") or "unknown"),
+        "bus": str(target.get("bus", "unknown")),
+        "rig": str(meta.get("rig") or summary.get("rig") or "none"),
+        "harness.version": str(meta.get("harness_version") or __version__),
+    }
+
+
+def write(run_folder: RunFolder | Path | str) -> Path:
+    """Write environment.properties and categories.json into the folder's allure-results.
+
+    Args:
+        run_folder: a :class:`RunFolder` or the path of a results folder.
+
+    Returns:
+        The allure-results directory.
+    """
+    folder = run_folder.path if isinstance(run_folder, RunFolder) else Path(run_folder)
+    out = folder / "allure-results"
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key}={_escape(value)}" for key, value in environment(folder).items()]
+    (out / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,162 @@
+"""The requirement catalogue: IEC 62443-4-2 and FIPS 140-3 entries as data.
+
+The catalogue lives in ``requirements.yaml`` beside this module. Each entry
+names a requirement (canonical id such as ``IEC62443-4-2:CR 3.4`` or
+``FIPS140-3:self-tests``), its aliases, and the pytest markers whose tests
+give evidence for it. :func:`load_catalogue` validates the file and names the
+file, entry and field of any problem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from harness.errors import ConfigError
+
+CATALOGUE_FILE = Path(__file__).with_name("requirements.yaml")
+
+_ENTRY_FIELDS = {"id", "aliases", "group", "title", "text", "markers", "commands", "environmental"}
+
+
+def normalise_id(req_id: str) -> str:
+    """The form ids are compared in: case-folded, spaces collapsed, no space around ':'."""
+    text = re.sub(r"\s+", " ", req_id.strip())
+    text = re.sub(r"\s*:\s*", ":", text, count=1)
+    return text.casefold()
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One catalogue entry.
+
+    Attributes:
+        id: canonical id, ``<standard>:<clause>``.
+        standard: ``IEC62443-4-2`` or ``FIPS140-3``.
+        clause: the part after the colon, e.g. ``CR 3.4`` or ``self-tests``.
+        group: foundational requirement (IEC) or FIPS area group key.
+        group_title: that group's title.
+        title: short title.
+        text: what an assessor looks for.
+        aliases: other ids that name this entry.
+        markers: pytest markers whose tests give evidence for this entry.
+        commands: TPM commands behind the evidence.
+        environmental: True when campaign conditions are part of the evidence.
+    """
+
+    id: str
+    standard: str
+    clause: str
+    group: str
+    group_title: str
+    title: str
+    text: str
+    aliases: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    environmental: bool = False
+
+    @property
+    def oscal_id(self) -> str:
+        """An OSCAL token for the control id, e.g. ``iec62443-4-2_cr-1.5-re-1``."""
+        clause = re.sub(r"[^a-z0-9.]+", "-", self.clause.lower()).strip("-")
+        return f"{self.standard.lower()}_{clause}"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """All entries, with lookup by any id or alias."""
+
+    version: int
+    standards: dict[str, str]
+    requirements: tuple[Requirement, ...]
+    _index: dict[str, Requirement] = field(default_factory=dict, repr=False, compare=False)
+
+    def lookup(self, req_id: str) -> Requirement | None:
+        """The entry an id (canonical or alias, any case/spacing) names, or None."""
+        return self._index.get(normalise_id(req_id))
+
+    def by_marker(self, marker: str) -> list[Requirement]:
+        return [r for r in self.requirements if marker in r.markers]
+
+    def __iter__(self):
+        return iter(self.requirements)
+
+    def __len__(self) -> int:
+        return len(self.requirements)
+
+
+def _field(entry: dict, name: str, where: str, kind: type, default=None):
+    value = entry.get(name, default)
+    if value is None:
+        raise ConfigError(f"{where}: missing field {name!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: field {name!r} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _parse_entry(entry: object, index: int, path: Path, standards: dict) -> Requirement:
+    where = f"{path}: requirements[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(entry).__name__}")
+    unknown = set(entry) - _ENTRY_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
+    req_id = _field(entry, "id", where, str)
+    where = f"{path}: requirement {req_id!r}"
+    standard, sep, clause = req_id.partition(":")
+    if not sep or standard not in standards:
+        raise ConfigError(f"{where}: field 'id' must start with one of {sorted(standards)} and ':'")
+    group = _field(entry, "group", where, str)
+    groups = standards[standard].get("groups", {})
+    if group not in groups:
+        raise ConfigError(f"{where}: field 'group' {group!r} is not a group of {standard}: {sorted(groups)}")
+    return Requirement(
+        id=req_id, standard=standard, clause=clause.strip(), group=group, group_title=groups[group],
+        title=_field(entry, "title", where, str), text=_field(entry, "text", where, str),
+        aliases=tuple(_field(entry, "aliases", where, list, [])),
+        markers=tuple(_field(entry, "markers", where, list, [])),
+        commands=tuple(_field(entry, "commands", where, list, [])),
+        environmental=bool(_field(entry, "environmental", where, bool, False)),
+    )
+
+
+def parse_catalogue(path: Path) -> Catalogue:
+    """Read and validate a catalogue file.
+
+    Raises:
+        ConfigError: naming the file, entry and field at fault.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"requirement catalogue {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("requirements"), list):
+        raise ConfigError(f"requirement catalogue {path}: expected a mapping with a 'requirements' list")
+    standards = data.get("standards") or {}
+    reqs = tuple(_parse_entry(e, i, Path(path), standards) for i, e in enumerate(data["requirements"]))
+    index: dict[str, Requirement] = {}
+    for req in reqs:
+        for name in (req.id, *req.aliases):
+            key = normalise_id(name)
+            if key in index:
+                raise ConfigError(f"requirement catalogue {path}: id {name!r} is used twice "
+                                  f"({index[key].id} and {req.id})")
+            index[key] = req
+    return Catalogue(version=int(data.get("version", 1)),
+                     standards={k: v.get("title", k) for k, v in standards.items()},
+                     requirements=reqs, _index=index)
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The catalogue shipped with tpm-hil, or the one at ``path``."""
+    return parse_catalogue(Path(path) if path else CATALOGUE_FILE)
+
+
+__all__ = ["CATALOGUE_FILE", "Catalogue", "Requirement", "load_catalogue", "normalise_id",
+           "parse_catalogue"]

@@ -1,0 +1,134 @@
+"""The evidence package: everything an assessor gets, built from results folders.
+
+Layout of a package (default ``<first run>/report/``)::
+
+    report.html                 self-contained HTML report
+    report.pdf                  the same, printed by headless Chromium
+    traceability.csv / .xlsx    requirement -> test -> run matrix
+    assessment-results.json     NIST OSCAL assessment results
+    catalogue.yaml              the requirement catalogue the runs were judged against
+    data/<run-id>/              summary, identity, target, profile, and the store's tables as CSV
+    evidence/<run-id>/          the run's evidence files (private keys withheld)
+    allure-report/              Allure 3 HTML (with --allure)
+    lab-key.pub.pem, manifest.json, manifest.sig
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from harness.errors import HarnessError
+from reports import allure_env, allure_render
+from reports.assessment import Assessment, assess
+from reports.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
+from reports.html_report import render_html, report_context
+from reports.manifest import MANIFEST, write_manifest
+from reports.matrix import write_csv, write_xlsx
+from reports.oscal import build_assessment_results, read_oscal, write_oscal
+from reports.pdf import html_to_pdf
+from reports.redact import holds_private_key
+from reports.run_data import RunData, load_runs
+
+RUN_FILES = ("summary.json", "identity.json", "target.json", "profile.yaml")
+_TABLE_DROP = {"tests": ["markers_list", "requirements_list"]}
+
+
+class PackageBuildError(HarnessError):
+    """The package cannot be built where asked, or would carry a secret."""
+
+
+def _prepare(out: Path) -> None:
+    if out.exists():
+        if (out / MANIFEST).exists():
+            shutil.rmtree(out)          # an earlier package of ours: rebuild it
+        elif any(out.iterdir()):
+            raise PackageBuildError(f"{out} exists and is not an evidence package: choose another -o")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_run_data(run: RunData, out: Path) -> None:
+    data = out / "data" / run.run_id
+    data.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        src = run.path / name
+        if src.is_file() and not holds_private_key(src):
+            shutil.copyfile(src, data / name)
+    for table, df in sorted(run.tables.items()):
+        df.drop(columns=_TABLE_DROP.get(table, [])).to_csv(data / f"{table}.csv", index=False,
+                                                           lineterminator="\n")
+
+
+def _copy_evidence(run: RunData, out: Path) -> list[str]:
+    """Copy evidence files; return those withheld for holding private keys."""
+    withheld = []
+    for rel in run.evidence_files:
+        src = run.path / rel
+        if holds_private_key(src):
+            withheld.append(str(rel))
+            continue
+        dest = out / "evidence" / run.run_id / Path(*rel.parts[1:])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+    return withheld
+
+
+def _assert_no_private_keys(out: Path) -> None:
+    leaked = [p for p in out.rglob("*") if p.is_file() and holds_private_key(p)]
+    if leaked:
+        raise PackageBuildError("private key material in the package: "
+                                + ", ".join(str(p.relative_to(out)) for p in leaked))
+
+
+def _allure(runs: list[RunData], out: Path) -> Path:
+    dirs = []
+    for run in runs:
+        results = run.path / "allure-results"
+        if results.is_dir():
+            allure_env.write(run.path)
+            dirs.append(results)
+    return allure_render.render(dirs, out / "allure-report")
+
+
+def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: bool = True,
+                  allure: bool = False, key_path: Path | None = None,
+                  catalogue: Catalogue | None = None) -> Path:
+    """Build the signed evidence package for one or several results folders.
+
+    Args:
+        run_dirs: results folders (a run, a campaign, an audit...).
+        out_dir: where to write; default ``<first run folder>/report``.
+        pdf: also print report.pdf with headless Chromium.
+        allure: also render the Allure 3 report from the runs' allure-results.
+        key_path: the Ed25519 lab key (default ``$TPMHIL_LAB_KEY`` or
+            ``~/.config/tpm-hil/lab-ed25519.pem``; created if missing).
+        catalogue: another requirement catalogue than the shipped one.
+
+    Returns:
+        The package folder.
+    """
+    run_dirs = [Path(p) for p in run_dirs]
+    runs = load_runs(run_dirs)
+    cat = catalogue or load_catalogue()
+    out = Path(out_dir) if out_dir else run_dirs[0] / "report"
+    _prepare(out)
+    withheld = {}
+    for run in runs:
+        _copy_run_data(run, out)
+        withheld[run.run_id] = _copy_evidence(run, out)
+    shutil.copyfile(CATALOGUE_FILE, out / "catalogue.yaml")
+    result: Assessment = assess(cat, runs)
+    html = render_html(report_context(cat, runs, result, withheld, "report.pdf" if pdf else None),
+                       out / "report.html")
+    if pdf:
+        html_to_pdf(html, out / "report.pdf")
+    created = max(r.finished() for r in runs)
+    write_csv(result, out / "traceability.csv")
+    write_xlsx(result, out / "traceability.xlsx", created)
+    write_oscal(build_assessment_results(cat, runs, result), out / "assessment-results.json")
+    read_oscal(out / "assessment-results.json")
+    if allure:
+        _allure(runs, out)
+    _assert_no_private_keys(out)
+    write_manifest(out, key_path)
+    return out

@@ -1,0 +1,96 @@
+"""HTML to PDF (and screenshots) with headless Chromium (Debian package ``chromium``).
+
+Chromium renders the same self-contained HTML file the browser shows, so the
+PDF and the HTML report cannot drift apart. Every call is bounded by a
+timeout and runs with a fresh, throw-away profile directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+TIMEOUT_S = 180.0
+
+
+class RenderError(HarnessError):
+    """Chromium is missing or did not render the page."""
+
+
+def find_chromium() -> str:
+    """The Chromium binary: ``$TPMHIL_CHROMIUM`` or the first known name on PATH.
+
+    Raises:
+        RenderError: none is installed (``apt-get install chromium``).
+    """
+    explicit = os.environ.get("TPMHIL_CHROMIUM")
+    if explicit:
+        return explicit
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RenderError("no Chromium found to render the PDF: apt-get install chromium "
+                      "(or set TPMHIL_CHROMIUM), or build with --no-pdf")
+
+
+def _flags(profile_dir: str) -> list[str]:
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile_dir}"]
+
+
+def run_chromium(args: list[str], expect: Path, timeout_s: float = TIMEOUT_S) -> subprocess.CompletedProcess:
+    """Run headless Chromium with ``args`` and check it wrote ``expect``.
+
+    Raises:
+        RenderError: Chromium failed, timed out or wrote nothing.
+    """
+    binary = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="tpmhil-chromium-") as profile:
+        cmd = [binary, *_flags(profile), *args]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                                  env={**os.environ, "HOME": profile})
+        except subprocess.TimeoutExpired as exc:
+            raise RenderError(f"Chromium did not finish within {timeout_s:.0f} s: {' '.join(args)}") from exc
+    if not expect.is_file() or expect.stat().st_size == 0:
+        tail = (proc.stderr or "").strip().splitlines()[-5:]
+        raise RenderError(f"Chromium wrote no {expect.name} (exit {proc.returncode}): " + " | ".join(tail))
+    return proc
+
+
+def html_to_pdf(html: Path, pdf: Path) -> Path:
+    """Print ``html`` to ``pdf`` (A4, no browser header or footer)."""
+    pdf.unlink(missing_ok=True)
+    run_chromium(["--no-pdf-header-footer", "--print-to-pdf-no-header",
+                  f"--print-to-pdf={pdf}", html.resolve().as_uri()], pdf)
+    return pdf
+
+
+def screenshot(html: Path, png: Path, width: int = 1280, height: int = 2400) -> Path:
+    """A PNG of how Chromium lays the page out (used by the report tests)."""
+    png.unlink(missing_ok=True)
+    run_chromium([f"--window-size={width},{height}", f"--screenshot={png}", html.resolve().as_uri()], png)
+    return png
+
+
+def dump_dom(html: Path, timeout_s: float = TIMEOUT_S) -> str:
+    """The DOM as Chromium parsed and laid it out (``--dump-dom``)."""
+    binary = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="tpmhil-chromium-") as profile:
+        try:
+            proc = subprocess.run([binary, *_flags(profile), "--dump-dom", html.resolve().as_uri()],
+                                  capture_output=True, text=True, timeout=timeout_s,
+                                  env={**os.environ, "HOME": profile})
+        except subprocess.TimeoutExpired as exc:
+            raise RenderError(f"Chromium --dump-dom did not finish within {timeout_s:.0f} s") from exc
+    if proc.returncode != 0 or "<html" not in proc.stdout:
+        raise RenderError(f"Chromium --dump-dom failed (exit {proc.returncode}): {proc.stderr[-300:]}")
+    return proc.stdout

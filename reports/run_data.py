@@ -1,0 +1,182 @@
+"""Everything a report needs from one results folder, read from disk only.
+
+Reports never touch live objects (targets, transports, ESAPI): they read the
+results store (tests, exchanges, telemetry, points, events, artifacts) and
+the JSON/YAML files the run wrote beside it (summary.json, identity.json,
+target.json, profile.yaml) plus the files under evidence/.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from harness.errors import StoreError
+from harness.results.run_folder import RunFolder
+from harness.results.store import STORE_FILE
+from reports.redact import redact
+
+TABLES = ("tests", "exchanges", "telemetry", "points", "events", "artifacts")
+
+
+@dataclass
+class RunData:
+    """One results folder, loaded.
+
+    Attributes:
+        path: the results folder.
+        run_id: its run id (store meta, else the folder name).
+        kind: run, campaign, audit, attest...
+        meta: the store's meta table.
+        summary / identity / target: the JSON files (empty dicts when absent).
+        profile_text: profile.yaml as written by the run ("" when absent).
+        tables: one DataFrame per store table; tests get list columns
+            ``markers_list`` and ``requirements_list`` and redacted text.
+        evidence_files: files under evidence/, relative to the folder.
+    """
+
+    path: Path
+    run_id: str
+    kind: str
+    meta: dict[str, Any]
+    summary: dict[str, Any]
+    identity: dict[str, Any]
+    target: dict[str, Any]
+    profile_text: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    evidence_files: list[Path] = field(default_factory=list)
+
+    @property
+    def tests(self) -> pd.DataFrame:
+        return self.tables["tests"]
+
+    @property
+    def exchanges(self) -> pd.DataFrame:
+        return self.tables["exchanges"]
+
+    @property
+    def telemetry(self) -> pd.DataFrame:
+        return self.tables["telemetry"]
+
+    @property
+    def points(self) -> pd.DataFrame:
+        return self.tables["points"]
+
+    @property
+    def events(self) -> pd.DataFrame:
+        return self.tables["events"]
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load(self.profile_text) if self.profile_text else {}
+        except yaml.YAMLError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def chip(self) -> str:
+        """A one-line chip description: manufacturer, vendor, firmware."""
+        ident = self.identity
+        if not ident:
+            return str(self.meta.get("identity_brief") or self.summary.get("chip") or "unknown chip")
+        parts = [ident.get("manufacturer", "?"), ident.get("vendor", "").strip()]
+        if ident.get("firmware"):
+            parts.append(f"firmware {ident['firmware']}")
+        return " ".join(p for p in parts if p)
+
+    def finished(self) -> float:
+        """When the run ended (summary, else the last test), as UNIX seconds."""
+        for value in (self.summary.get("finished"), self.meta.get("finished")):
+            if isinstance(value, (int, float)):
+                return float(value)
+        if len(self.tests):
+            return float(self.tests["finished"].max())
+        return float(self.meta.get("created") or 0.0)
+
+    def started(self) -> float:
+        value = self.summary.get("created", self.meta.get("created"))
+        if isinstance(value, (int, float)):
+            return float(value)
+        return float(self.tests["started"].min()) if len(self.tests) else self.finished()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _json_list(text: str, where: str) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError as exc:
+        raise StoreError(f"{where}: not a JSON list: {text!r}") from exc
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _prepare_tests(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    df = df.copy()
+    where = f"{path / STORE_FILE}: tests"
+    df["markers_list"] = [_json_list(t, f"{where}.markers") for t in df["markers"]]
+    df["requirements_list"] = [_json_list(t, f"{where}.requirements") for t in df["requirements"]]
+    df["message"] = [redact(t) for t in df["message"]]
+    df["longrepr"] = [redact(t) for t in df["longrepr"]]
+    return df
+
+
+def load_run(path: str | Path) -> RunData:
+    """Load one results folder.
+
+    Args:
+        path: a results folder written by ``tpmhil run``, ``campaign``, ``audit``...
+
+    Raises:
+        StoreError: the folder or its store is missing or unreadable.
+    """
+    path = Path(path)
+    if not (path / STORE_FILE).is_file():
+        raise StoreError(f"{path} is not a results folder: no {STORE_FILE} in it")
+    folder = RunFolder(path)
+    try:
+        store = folder.store
+        tables = {name: store.frame(name) for name in TABLES}
+        meta = store.meta()
+    finally:
+        folder.close()
+    tables["tests"] = _prepare_tests(tables["tests"], path)
+    profile = path / "profile.yaml"
+    evidence = path / "evidence"
+    files = sorted(p.relative_to(path) for p in evidence.rglob("*") if p.is_file()) \
+        if evidence.is_dir() else []
+    return RunData(
+        path=path, run_id=str(meta.get("run_id") or path.name), kind=str(meta.get("kind", "run")),
+        meta=meta, summary=_read_json(path / "summary.json"),
+        identity=_read_json(path / "identity.json"), target=_read_json(path / "target.json"),
+        profile_text=profile.read_text() if profile.is_file() else "",
+        tables=tables, evidence_files=files,
+    )
+
+
+def load_runs(paths: list[Path]) -> list[RunData]:
+    """Load several results folders; run ids must be distinct."""
+    if not paths:
+        raise StoreError("no results folder given")
+    runs = [load_run(p) for p in paths]
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.run_id in seen:
+            raise StoreError(f"run id {run.run_id!r} appears twice: {seen[run.run_id]} and {run.path}")
+        seen[run.run_id] = run.path
+    return runs

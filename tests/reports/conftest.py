@@ -1,0 +1,161 @@
+"""A real results folder for the report tests.
+
+A spawned swtpm answers real ESAPI commands through the harness transport;
+each "test" below is a real check whose outcome comes from the TPM's
+answers, recorded as TestRecords with its exchanges, the way the pytest
+plugin records them. One campaign point carries telemetry rows written
+into the store as a rig would (values are test input, labelled as such).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from tpm2_pytss import TSS2_Exception
+from tpm2_pytss.constants import TPM2_ALG
+
+from harness.identity import probe
+from harness.results.run_folder import RunFolder
+from harness.results.store import TelemetrySample, TestRecord
+from harness.targets import open_target
+from harness.transports.tcti import open_esapi
+from reports.allure_labels import labels_for
+
+PROFILES = Path(__file__).resolve().parents[2] / "harness" / "profiles"
+SECRET_AUTH = "tpmhil-secret-auth-0451"
+UNKNOWN_REQ = "IEC62443-4-2:CR 9.9"
+
+
+def _check_selftest(esapi) -> None:
+    esapi.self_test(True)
+    _, rc = esapi.get_test_result()
+    assert rc == 0, f"GetTestResult rc 0x{rc:x}"
+
+
+def _check_sha256_kat(esapi) -> None:
+    digest, _ = esapi.hash(b"abc", TPM2_ALG.SHA256)
+    assert bytes(digest) == hashlib.sha256(b"abc").digest()
+
+
+def _check_random(esapi) -> None:
+    a, b = bytes(esapi.get_random(32)), bytes(esapi.get_random(32))
+    assert len(a) == 32 and a != b
+
+
+def _check_nv_index_present(esapi) -> None:
+    # Fails for real: the test range index 0x01500123 is not defined on a fresh swtpm.
+    userAuth = SECRET_AUTH  # noqa: N806 - as pytest --showlocals would show it
+    esapi.tr_from_tpmpublic(0x01500123)
+    assert userAuth
+
+
+# nodeid, check, markers, requirement ids, point id
+CHECKS = [
+    ("suites/startup/test_selftest.py::test_full_selftest", _check_selftest, ["functional"],
+     ["FIPS140-3:self-tests", "IEC62443-4-2:CR 3.3"], None),
+    ("suites/crypto/test_hash_kat.py::test_sha256_abc", _check_sha256_kat, ["kat"],
+     ["FIPS140-3:approved-algorithms"], None),
+    ("suites/rng/test_random.py::test_no_repeats", _check_random, ["functional"],
+     ["IEC62443-4-2:CR 4.3", UNKNOWN_REQ], None),
+    ("suites/nv/test_nv_present.py::test_reserved_index_present", _check_nv_index_present,
+     ["functional"], ["IEC62443-4-2:CR 4.2"], None),
+    ("suites/startup/test_selftest.py::test_full_selftest[cold]", _check_selftest,
+     ["environmental"], ["IEC62443-4-2:CR 7.4", "FIPS140-3:self-tests"], "p01-cold"),
+]
+
+
+def _run_check(folder: RunFolder, esapi, log, nodeid, check, markers, reqs, point) -> None:
+    log.activity = nodeid
+    t0 = time.time()
+    outcome, message, longrepr = "passed", "", ""
+    try:
+        check(esapi)
+    except (AssertionError, TSS2_Exception) as exc:
+        outcome, message = "failed", f"{type(exc).__name__}: {exc}"
+        longrepr = traceback.format_exc() + f"\nuserAuth   = '{SECRET_AUTH}'\n"
+    t1 = time.time()
+    folder.store.add_exchanges(log.drain(), worker="main", point_id=point)
+    folder.store.add_test(TestRecord(nodeid, outcome, t1 - t0, t0, t1, tuple(markers), tuple(reqs),
+                                     "TPM 2.0 Part 3", message, longrepr, "main", point))
+    _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1)
+
+
+def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1) -> None:
+    folder.allure_dir.mkdir(exist_ok=True)
+    uid = hashlib.sha1(f"{nodeid}{t0}".encode()).hexdigest()
+    labels = [{"name": k, "value": v} for k, v in labels_for(reqs, markers)]
+    result = {"uuid": uid, "historyId": hashlib.md5(nodeid.encode()).hexdigest(),
+              "name": nodeid.split("::")[-1], "fullName": nodeid, "status": outcome,
+              "stage": "finished", "start": int(t0 * 1000), "stop": int(t1 * 1000),
+              "labels": labels}
+    (folder.allure_dir / f"{uid}-result.json").write_text(json.dumps(result))
+
+
+def make_run_folder(base: Path, run_id: str = "20261125-120000-beef") -> Path:
+    """Create a campaign-kind results folder with real swtpm exchanges."""
+    folder = RunFolder.create(base, run_id, kind="campaign")
+    target = open_target("swtpm")
+    try:
+        transport = target.open()
+        esapi = open_esapi(transport)
+        transport.log.activity = "probe"
+        ident = probe(esapi)
+        folder.store.add_exchanges(transport.log.drain(), worker="main")
+        folder.write_json("identity.json", ident.to_dict())
+        folder.write_json("target.json", target.describe())
+        shutil.copy(PROFILES / "swtpm.yaml", folder.path / "profile.yaml")
+        store = folder.store
+        store.set_meta("target", "swtpm")
+        store.set_meta("identity_brief", f"{ident.manufacturer} {ident.vendor} {ident.firmware}")
+        store.set_meta("profile_name", "swtpm")
+        store.set_meta("rig", "test rig (telemetry rows written by tests/reports)")
+        store.start_point("p01-cold", 1, "-40 °C, 3.0 V", {"temperature_C": -40.0, "voltage_V": 3.0})
+        now = time.time()
+        store.add_telemetry([TelemetrySample(now + i, "chamber", "temperature", -40.0 + 0.1 * i, "°C",
+                                             "p01-cold") for i in range(5)]
+                            + [TelemetrySample(now + i, "psu", "voltage", 3.0, "V", "p01-cold")
+                               for i in range(5)])
+        for nodeid, check, markers, reqs, point in CHECKS:
+            _run_check(folder, esapi, transport.log, nodeid, check, markers, reqs, point)
+        store.finish_point("p01-cold", "done")
+        store.add_test(TestRecord("suites/da/test_lockout.py::test_lockout_after_max_tries",
+                                  "skipped", 0.0, now, now, ("destructive",),
+                                  ("IEC62443-4-2:CR 1.11",), "", "destructive test not allowed", "",
+                                  "main"))
+        esapi.close()
+    finally:
+        target.close()
+    key = ec.generate_private_key(ec.SECP256R1())
+    (folder.evidence_dir / "ak_public.pem").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (folder.evidence_dir / "leaked_key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    folder.summarize()
+    folder.export_command_log()
+    folder.close()
+    return folder.path
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory) -> Path:
+    return make_run_folder(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="session")
+def lab_key(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("labkey") / "lab_ed25519.pem"
+
+
+if __name__ == "__main__":  # build a folder by hand: python tests/reports/conftest.py DIR
+    import sys
+
+    print(make_run_folder(Path(sys.argv[1] if len(sys.argv) > 1 else os.getcwd())))
