@@ -68,6 +68,15 @@ def object_name(name_alg: str, public_area: bytes) -> bytes:
     return struct.pack(">H", NAME_ALG_IDS[name_alg]) + hashlib.new(name_alg, public_area).digest()
 
 
+def qualified_name(name_alg: str, parent_qualified_name: bytes, name: bytes) -> bytes:
+    """Qualified name (Part 1 §16.6): nameAlg id || H(QN of parent || Name).
+
+    The QN of a hierarchy is its handle (e.g. TPM_RH_ENDORSEMENT 0x4000000B).
+    """
+    return struct.pack(">H", NAME_ALG_IDS[name_alg]) + \
+        hashlib.new(name_alg, parent_qualified_name + name).digest()
+
+
 def _tpm2b(data: bytes) -> bytes:
     return struct.pack(">H", len(data)) + data
 

@@ -30,9 +30,10 @@ from tpm2_pytss.types import (TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT, TPM2B_PUB
                               TPMT_PUBLIC, TPMT_SYM_DEF)
 from tpm2_pytss.utils import NVReadEK, create_ek_template
 
-from harness.attest.credential import make_credential, object_name
+from harness.attest.credential import make_credential, object_name, qualified_name
 from harness.errors import HarnessError
 
+TPM_RH_ENDORSEMENT = 0x4000000B
 EK_TYPES = {"rsa": "EK-RSA2048", "ecc": "EK-ECC256"}
 AK_ATTRIBUTES = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
                  | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.SIGN_ENCRYPT)
@@ -55,6 +56,7 @@ class Enrollment:
     ak_handle: ESYS_TR | None = None
     ak_public: TPM2B_PUBLIC | None = None
     ak_name: bytes = b""
+    ak_qualified_name: bytes = b""
     activated: bool = False
     checks: list[str] = field(default_factory=list)
 
@@ -227,6 +229,9 @@ def activate(esapi, enrollment: Enrollment, ek_key) -> None:
                               f"from the TSS's {chip_name.hex()}")
     ek_area = enrollment.ek_public.publicArea
     ek_name_alg = _NAME_ALGS[int(ek_area.nameAlg)]
+    ek_qn = qualified_name(ek_name_alg, TPM_RH_ENDORSEMENT.to_bytes(4, "big"),
+                           object_name(ek_name_alg, ek_area.marshal()))
+    enrollment.ak_qualified_name = qualified_name(name_alg, ek_qn, enrollment.ak_name)
     if int(ek_area.type) == int(TPM2_ALG.RSA):
         sym_bits = int(ek_area.parameters.rsaDetail.symmetric.keyBits.aes)
     else:
