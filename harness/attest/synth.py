@@ -186,4 +186,4 @@ def golden_document(banks: list[str]) -> dict:
         if e.type_name == "EV_S_CRTM_VERSION":
             entry["description"] = "^tpm-hil synthetic CRTM"
         stages.append(entry)
-    return {"board": BOARD_TYPE, "measurements": stages}
+    return {"board": BOARD_TYPE, "strict": True, "measurements": stages}
