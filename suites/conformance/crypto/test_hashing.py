@@ -1,0 +1,119 @@
+"""Hashing and HMAC: TPM2_Hash (Part 3 §15.4), hash and HMAC sequences
+(§17.2-§17.5), TPM2_HMAC (§15.5), checked against hashlib/hmac."""
+
+import hashlib
+import hmac
+
+import pytest
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_RH, TPM2_ST
+from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_PCR_SELECTION
+
+pytestmark = [pytest.mark.conformance]
+
+ALGS = {"sha1": TPM2_ALG.SHA1, "sha256": TPM2_ALG.SHA256, "sha384": TPM2_ALG.SHA384}
+REQ = ("IEC62443-4-2:CR 4.3", "FIPS140-3:approved-algorithms")
+TPM_RC_HASH = 0x083
+TPM_RC_SIZE = 0x095
+RC_P = lambda n: 0x040 | (n << 8)  # noqa: E731
+RC_H1 = 0x100
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §15.4 TPM2_Hash")
+@pytest.mark.requirement(*REQ)
+@pytest.mark.parametrize("alg", sorted(ALGS))
+def test_hash_matches_hashlib_and_ticket(tpm, alg, identity):
+    if alg not in identity.algorithms:
+        pytest.skip(f"{alg} not implemented by the chip")
+    data = b"tpm-hil conformance " * 20
+    digest, ticket = tpm.hash(data, ALGS[alg], ESYS_TR.OWNER)
+    assert bytes(digest) == hashlib.new(alg, data).digest()
+    # Data not starting with TPM_GENERATED_VALUE gets a hashcheck ticket (§15.4.1).
+    assert ticket.tag == TPM2_ST.HASHCHECK and ticket.hierarchy == TPM2_RH.OWNER
+    assert len(bytes(ticket.digest)) > 0
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §15.4 TPM2_Hash: hashAlg TPM_ALG_NULL is TPM_RC_HASH")
+@pytest.mark.requirement(*REQ)
+def test_hash_null_algorithm_rejected(tpm, expect_rc):
+    with expect_rc(TPM_RC_HASH + RC_P(2)):
+        tpm.hash(b"x", TPM2_ALG.NULL, ESYS_TR.OWNER)
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §17.3 HashSequenceStart, §17.4 SequenceUpdate, "
+                  "§17.5 SequenceComplete")
+@pytest.mark.requirement(*REQ)
+def test_hash_sequence_over_several_updates(tpm):
+    chunks = [b"a" * 1024, b"b" * 1000, b"c" * 17]
+    seq = tpm.hash_sequence_start(b"", TPM2_ALG.SHA256)
+    for chunk in chunks[:-1]:
+        tpm.sequence_update(seq, chunk)
+    digest, ticket = tpm.sequence_complete(seq, chunks[-1], ESYS_TR.OWNER)
+    assert bytes(digest) == hashlib.sha256(b"".join(chunks)).digest()
+    assert ticket.tag == TPM2_ST.HASHCHECK
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §17.6 TPM2_EventSequenceComplete")
+@pytest.mark.requirement("IEC62443-4-2:CR 3.4", *REQ)
+def test_event_sequence_digests_all_banks_and_extends_pcr(tpm):
+    data = b"event data " * 50
+    seq = tpm.hash_sequence_start(b"", TPM2_ALG.NULL)  # event sequence
+    tpm.sequence_update(seq, data[:300])
+    sel = TPML_PCR_SELECTION.parse("sha256:16")
+    _, _, before = tpm.pcr_read(sel)
+    pcr16 = ESYS_TR.PCR16
+    results = tpm.event_sequence_complete(pcr16, seq, data[300:])
+    names = {int(TPM2_ALG.SHA1): "sha1", int(TPM2_ALG.SHA256): "sha256",
+             int(TPM2_ALG.SHA384): "sha384", int(TPM2_ALG.SHA512): "sha512"}
+    got = {int(d.hashAlg): bytes(getattr(d.digest, names[int(d.hashAlg)])) for d in results}
+    assert got[int(TPM2_ALG.SHA256)] == hashlib.sha256(data).digest()
+    if int(TPM2_ALG.SHA1) in got:
+        assert got[int(TPM2_ALG.SHA1)] == hashlib.sha1(data).digest()
+    _, _, after = tpm.pcr_read(sel)
+    old = bytes(before.digests[0])
+    assert bytes(after.digests[0]) == hashlib.sha256(old + hashlib.sha256(data).digest()).digest()
+
+
+def _hmac_key(tpm, key: bytes):
+    public = TPM2B_PUBLIC.parse("hmac:sha256", objectAttributes="userwithauth|sign|fixedtpm|fixedparent")
+    sensitive = TPM2B_SENSITIVE_CREATE()
+    sensitive.sensitive.data = key
+    parent, _, _, _, _ = tpm.create_primary(None, TPM2B_PUBLIC.parse(
+        "ecc256:aes128cfb", objectAttributes="userwithauth|restricted|decrypt|fixedtpm|"
+        "fixedparent|sensitivedataorigin"), ESYS_TR.OWNER)
+    priv, pub, _, _, _ = tpm.create(parent, sensitive, public)
+    return tpm.load(parent, priv, pub)
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §15.5 TPM2_HMAC, §17.2 TPM2_HMAC_Start")
+@pytest.mark.requirement(*REQ)
+def test_hmac_and_hmac_sequence_match_software(tpm):
+    key = bytes(range(32))
+    handle = _hmac_key(tpm, key)
+    data = b"message for HMAC " * 40
+    expected = hmac.new(key, data, "sha256").digest()
+    assert bytes(tpm.hmac(handle, data, TPM2_ALG.SHA256)) == expected
+    seq = tpm.hmac_start(handle, b"", TPM2_ALG.SHA256)
+    tpm.sequence_update(seq, data[:500])
+    digest, _ = tpm.sequence_complete(seq, data[500:], ESYS_TR.NULL)
+    assert bytes(digest) == expected
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §15.5 TPM2_HMAC: a non-HMAC key is TPM_RC_TYPE")
+@pytest.mark.requirement(*REQ)
+def test_hmac_with_ecc_key_rejected(tpm, primary, expect_rc):
+    key, _ = primary("ecc256:ecdsa-sha256:null",
+                     "userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin")
+    with expect_rc(0x08A + RC_H1):  # TPM_RC_TYPE (handle 1)
+        tpm.hmac(key, b"data", TPM2_ALG.SHA256)
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §17.2 TPM2_HMAC_Start: a non-HMAC key is TPM_RC_TYPE")
+@pytest.mark.requirement(*REQ)
+def test_hmac_start_with_ecc_key_rejected(tpm, primary, expect_rc):
+    key, _ = primary("ecc256:ecdsa-sha256:null",
+                     "userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin")
+    with expect_rc(0x08A + RC_H1):
+        tpm.hmac_start(key, b"", TPM2_ALG.SHA256)
