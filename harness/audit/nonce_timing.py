@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from harness.audit import raw
 from harness.errors import HarnessError, ResponseFormatError
 
 #: NIST P-256 group order.
@@ -48,10 +49,6 @@ DEFAULT_SAMPLES = 10000
 DEFAULT_ALPHA = 1e-3
 DEFAULT_FLOOR_US_PER_BIT = 2.0
 HIGH_CLASS_MIN_ZEROS = 4
-# TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING (Part 2 §6.6.3): send again; the
-# timing kept is the attempt that signed.
-_RC_TRY_AGAIN = (0x922, 0x908, 0x90A)
-_RETRIES = 20
 
 
 def leading_zero_bits(k: int, bits: int = 256) -> int:
@@ -186,12 +183,12 @@ def collect(esapi, transport, samples: int, scheme: str = "ecdsa",
         for i in range(samples):
             digest = os.urandom(32)
             cmd = build_sign_command(tpm_handle, digest, scheme)
-            for _attempt in range(_RETRIES):
+            for _attempt in range(raw.RETRIES):  # try-again warnings: time the attempt that signed
                 t0 = clock()
                 rsp = transport.exchange(cmd)
                 elapsed = clock() - t0
                 rc = struct.unpack_from(">I", rsp, 6)[0]
-                if rc not in _RC_TRY_AGAIN:
+                if rc not in raw.TRY_AGAIN:
                     break
             if rc != 0:
                 from harness.tpm.names import rc_name

@@ -1,0 +1,109 @@
+"""One audit of one chip: identity, advisories and every behavioural check,
+with evidence written into a results folder (``tpmhil audit``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from harness.audit import checks, nonce_timing
+from harness.audit.catalogue import Catalogue
+from harness.audit.checks import FAIL, NOT_RUN, PASS, CheckOutcome
+from harness.results.run_folder import RunFolder
+from harness.results.store import TestRecord
+
+ALL_CHECKS = ("roca", "nonce_timing", "reference_probes", "ek_credentials")
+
+
+@dataclass
+class AuditOptions:
+    """What to run and how.
+
+    Attributes:
+        samples: signatures per EC scheme for the timing test.
+        destructive_ok: the reference-library probes may run (a vulnerable
+            chip may need a power cycle after them).
+        trust_roots: certificates (and intermediates) EK chains must reach.
+        skip: check names not to run.
+    """
+
+    samples: int = nonce_timing.DEFAULT_SAMPLES
+    alpha: float = nonce_timing.DEFAULT_ALPHA
+    floor_us_per_bit: float = nonce_timing.DEFAULT_FLOOR_US_PER_BIT
+    destructive_ok: bool = False
+    destructive_note: str = ""
+    trust_roots: list = field(default_factory=list)
+    skip: tuple[str, ...] = ()
+
+
+@dataclass
+class AuditReport:
+    identity: object
+    firmware: object
+    profile: str | None
+    outcomes: list[CheckOutcome]
+    catalogue_versions: dict[str, str]
+    started: float
+    finished: float = 0.0
+
+    @property
+    def weakness_found(self) -> bool:
+        return any(o.failed for o in self.outcomes)
+
+    def to_dict(self) -> dict:
+        return {"identity": self.identity.to_dict(),
+                "firmware": {"text": self.firmware.text, "rule": self.firmware.rule,
+                             "parts": list(self.firmware.parts)},
+                "profile": self.profile, "catalogues": self.catalogue_versions,
+                "verdict": "WEAKNESS FOUND" if self.weakness_found else "PASS",
+                "checks": [o.to_dict() for o in self.outcomes],
+                "started": self.started, "finished": self.finished}
+
+
+def run_audit(esapi, transport, identity, profile_format: str | None, profile_name: str | None,
+              catalogue: Catalogue, options: AuditOptions, evidence_dir: Path | None = None,
+              on_outcome: Callable[[CheckOutcome], None] | None = None) -> AuditReport:
+    """Run the advisory lookup and every check not skipped, in a fixed order."""
+    report = AuditReport(identity, checks.decoded_firmware(identity, profile_format), profile_name,
+                         [], dict(catalogue.versions), time.time())
+
+    def emit(outcome: CheckOutcome) -> None:
+        report.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    emit(checks.check_advisories(catalogue, identity, profile_format)[0])
+    if "ek_credentials" not in options.skip:
+        emit(checks.check_ek_credentials(esapi, identity, options.trust_roots))
+    if "roca" not in options.skip:
+        emit(checks.check_roca(esapi))
+    if "nonce_timing" not in options.skip:
+        plot = evidence_dir / "nonce_timing.png" if evidence_dir is not None else None
+        for outcome in checks.check_nonce_timing(esapi, transport, identity, options.samples,
+                                                 options.alpha, options.floor_us_per_bit, plot):
+            emit(outcome)
+    if "reference_probes" not in options.skip:
+        if options.destructive_ok:
+            emit(checks.check_reference_probes(transport, esapi))
+        else:
+            emit(CheckOutcome("reference_probes", NOT_RUN, options.destructive_note or
+                              "destructive probes run only on disposable targets or with "
+                              "--allow-destructive URI", None, checks.REQUIREMENTS["reference_probes"]))
+    report.finished = time.time()
+    return report
+
+
+def record(folder: RunFolder, report: AuditReport) -> None:
+    """Write the audit into the results folder: audit.json, one test row per
+    check (with its requirement ids) and the summary."""
+    folder.write_json("audit.json", report.to_dict())
+    outcome_map = {PASS: "passed", FAIL: "failed", NOT_RUN: "skipped"}
+    for o in report.outcomes:
+        folder.store.add_test(TestRecord(
+            nodeid=f"audit::{o.name}", outcome=outcome_map.get(o.verdict, "skipped"),
+            duration_s=0.0, started=report.started, finished=report.finished,
+            markers=("security",), requirements=o.requirements, message=o.summary))
+    for path in {e for o in report.outcomes for e in o.evidence}:
+        folder.store.add_artifact(Path(path).name, "plot", "audit::nonce_timing")
