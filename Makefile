@@ -1,0 +1,53 @@
+# tpm-hil: the two commands.
+#   make demo   set up what is missing, then run the suites on a spawned swtpm
+#   make test   set up what is missing, then run the project's own tests and the suites
+# Also: make bench (benchmarks), make setup (set-up only), make clean.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tpm-hil-installed
+
+# Debian packages the harness needs: swtpm and its tools (the default target),
+# the TSS headers tpm2-pytss builds against, tpm2-tools (event logs), PostgreSQL
+# (lab-wide store tests), Chromium and poppler (report rendering and its tests).
+APT_PACKAGES := swtpm swtpm-tools libtss2-dev pkg-config gcc python3-dev python3-venv \
+	tpm2-tools postgresql chromium poppler-utils nodejs npm
+
+.PHONY: setup sysdeps venv demo test bench clean
+
+setup: sysdeps venv
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "set-up: installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "set-up: run as root, or: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "set-up: installing tpm-hil and its dependencies into $(VENV)"
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[all]'
+	@if [ -x reports/install_allure.sh ]; then reports/install_allure.sh; fi
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/tpmhil run --tpm swtpm
+
+test: setup
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest suites --tpm swtpm -n 2 -q -p no:cacheprovider
+
+bench: setup
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

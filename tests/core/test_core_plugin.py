@@ -1,0 +1,97 @@
+"""The pytest plugin, run with pytester against a real swtpm."""
+
+import json
+import sqlite3
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SUITE = '''
+import pytest
+from tpm2_pytss.constants import TPM2_CAP
+
+@pytest.mark.requirement("IEC62443-4-2:CR 3.3")
+@pytest.mark.spec("TPM 2.0 Part 3 §16.1")
+def test_random(tpm, chip, identity):
+    assert len(tpm.get_random(8)) == 8
+    assert chip.name == "swtpm" and identity.manufacturer == "IBM"
+
+def test_leaves_a_key_behind(tpm):
+    tpm.create_primary(None, "ecc256")
+
+def test_tpm_is_clean_afterwards(tpm):
+    more, data = tpm.get_capability(TPM2_CAP.HANDLES, 0x80000000, 10)
+    assert data.data.handles.count == 0
+
+@pytest.mark.destructive
+def test_destructive(tpm):
+    pass
+
+def test_fails(tpm):
+    assert False, "deliberate"
+'''
+
+
+def _store_rows(path, sql):
+    conn = sqlite3.connect(path / "store.sqlite")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_records_tests_and_exchanges(pytester, tmp_path):
+    pytester.makepyfile(test_suite=SUITE)
+    results = tmp_path / "run"
+    out = pytester.runpytest_subprocess("--tpm", "swtpm", "--results", str(results), "-p",
+                                        "no:cacheprovider")
+    out.assert_outcomes(passed=4, failed=1)
+    rows = dict(_store_rows(results, "SELECT nodeid, outcome FROM tests"))
+    assert rows["test_suite.py::test_random"] == "passed"
+    assert rows["test_suite.py::test_fails"] == "failed"
+    reqs = _store_rows(results, "SELECT requirements, spec FROM tests WHERE nodeid LIKE '%random'")
+    assert json.loads(reqs[0][0]) == ["IEC62443-4-2:CR 3.3"] and "§16.1" in reqs[0][1]
+    commands = [r[0] for r in _store_rows(
+        results, "SELECT command FROM exchanges WHERE test='test_suite.py::test_random'")]
+    assert commands == ["TPM2_GetRandom"]
+    flushed = _store_rows(results, "SELECT command FROM exchanges WHERE test LIKE "
+                                   "'cleanup:test_suite.py::test_leaves_a_key_behind'")
+    assert ("TPM2_FlushContext",) in flushed
+    message = _store_rows(results, "SELECT message FROM tests WHERE outcome='failed'")[0][0]
+    assert "deliberate" in message
+    identity = json.loads((results / "identity.json").read_text())
+    assert identity["manufacturer"] == "IBM"
+
+
+def test_destructive_is_skipped_on_a_device_target(pytester, swtpm_for_plugin):
+    pytester.makepyfile(test_suite=SUITE)
+    uri = f"swtpm://127.0.0.1:{swtpm_for_plugin.port}"
+    out = pytester.runpytest_subprocess("--tpm", uri, "-rs", "-k", "destructive")
+    out.assert_outcomes(skipped=1)
+    out.stdout.fnmatch_lines([f"*destructive: {uri} is not a disposable target*"])
+    out = pytester.runpytest_subprocess("--tpm", uri, "--allow-destructive", uri, "-k", "destructive")
+    out.assert_outcomes(passed=1)
+
+
+def test_malformed_target_is_a_usage_error(pytester):
+    pytester.makepyfile(test_suite=SUITE)
+    out = pytester.runpytest_subprocess("--tpm", "spi:/bad uri")
+    assert out.ret == pytest.ExitCode.USAGE_ERROR
+    out.stderr.fnmatch_lines(["*accepted target strings*"])
+
+
+def test_unreachable_target_fails_each_test_with_one_reason(pytester):
+    pytester.makepyfile(test_suite=SUITE)
+    out = pytester.runpytest_subprocess("--tpm", "swtpm://127.0.0.1:1", "-k", "random")
+    out.assert_outcomes(errors=1)
+    out.stdout.fnmatch_lines(["*cannot use target swtpm://127.0.0.1:1*cannot connect*"])
+
+
+@pytest.fixture(scope="module")
+def swtpm_for_plugin():
+    from harness.swtpm_process import SwtpmProcess
+
+    proc = SwtpmProcess()
+    yield proc
+    proc.stop()
