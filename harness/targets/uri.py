@@ -94,7 +94,8 @@ def parse_target(text: str) -> TargetURI:
         return TargetURI(raw, head.lower(), params=_params(raw, query))
     try:
         parts = urlsplit(raw)
-        port = parts.port
+        # Adapter URLs such as spi+ftdi://ftdi:232h/1 carry no port after the colon.
+        port = None if parts.scheme.lower().endswith("+ftdi") else parts.port
     except ValueError as exc:
         raise TargetURIError(f"target {raw!r}: {exc}") from None
     if not parts.scheme:

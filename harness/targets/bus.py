@@ -1,0 +1,213 @@
+"""SPI and I2C targets: discrete TPMs on a bus, and virtual chips for CI.
+
+Forms:
+
+* ``spi:///dev/spidev0.1?hz=10000000&chip=st33ktpm2x`` - Linux spidev
+* ``i2c:///dev/i2c-1?addr=0x2e&chip=slb9673`` - Linux i2c-dev
+* ``spi+ftdi://ftdi:232h/1?hz=10000000&cs=0`` - FTDI FT232H/FT2232H SPI
+* ``i2c+ftdi://ftdi:232h/1?hz=400000&addr=0x2e`` - FTDI FT232H/FT2232H I2C
+* ``spi+sim://st33ktpm`` - virtual ST33KTPM2X on SPI, forwarding to a private swtpm
+* ``i2c+sim://slb9673``, ``i2c+sim://st33ktpm`` - virtual chips on I2C
+
+Parameters: ``hz``, ``chip`` (profile giving timeouts and the expected vendor
+ID), ``addr`` (I2C, default 0x2E), ``cs`` (FTDI chip select), ``checksum=0``
+(I2C: do not use TPM_DATA_CSUM), ``max_waits`` (SPI wait states per try);
+virtual chips also ``faults=name:value,...`` (see harness.chips.faults) and
+``guard_us`` (I2C guard time the virtual chip declares).
+"""
+
+from __future__ import annotations
+
+from harness.chip_profile import ChipProfile, load_profile
+from harness.chips.backend import SwtpmBackend
+from harness.chips.faults import parse_faults
+from harness.chips.models import VirtualChip, chip_profile, make_chip
+from harness.errors import ConfigError, HarnessError, TargetError, TargetURIError, TransportError
+from harness.results.exchange_log import ExchangeLog
+from harness.targets.base import Target
+from harness.targets.registry import TargetForm, register
+from harness.targets.uri import TargetURI
+from harness.tis import registers as R
+from harness.tis.i2c_phy import I2cTisPhy
+from harness.tis.phy import TisPhy
+from harness.tis.spi_phy import DEFAULT_MAX_WAIT_STATES, SpiTisPhy
+from harness.tis.transport import TisTransport
+from harness.tpm.durations import CommandDurations
+
+
+def _location(uri: TargetURI) -> str:
+    """What follows ``scheme://`` up to the query: a device path or adapter URL."""
+    return uri.text.split("://", 1)[1].split("?", 1)[0]
+
+
+class _TisTarget(Target):
+    """Common part: build a phy on a bus, then a TisTransport on it."""
+
+    def __init__(self, uri: TargetURI, bus: str) -> None:
+        super().__init__(uri)
+        self.bus = bus
+        self.address = uri.int_param("addr", R.I2C_DEFAULT_ADDRESS)
+        if bus == "i2c" and not 0x03 <= self.address <= 0x77:
+            raise TargetURIError(f"target {uri.text!r}: addr=0x{self.address:02x} is not a "
+                                 "7-bit I2C device address (0x03-0x77; TPMs default to 0x2E)")
+        self.hz = uri.int_param("hz")
+        self.profile: ChipProfile | None = None
+        self.info: dict[str, object] = {}
+
+    def _phy(self) -> TisPhy:
+        raise NotImplementedError
+
+    def _power_cycle(self):  # noqa: ANN202
+        return None
+
+    def _tis_transport(self, durations: CommandDurations, log: ExchangeLog) -> TisTransport:
+        phy = self._phy()
+        profile = self.profile
+        try:
+            transport = TisTransport(
+                phy, profile.timeouts if profile else None,
+                expect_vid=int(profile.tis["vid"]) if profile and "vid" in profile.tis else None,
+                power_cycle=self._power_cycle(), durations=durations, log=log, name=self.uri.text,
+            )
+        except HarnessError as exc:
+            phy.close()
+            raise TargetError(f"{self.uri.text}: cannot reach the TPM: {exc}") from exc
+        self.info = dict(transport.info)
+        return transport
+
+    def describe(self) -> dict[str, object]:
+        out = super().describe()
+        out.update(self.info)
+        if self.profile is not None:
+            out["chip_profile"] = self.profile.name
+        return out
+
+
+class HardwareBusTarget(_TisTarget):
+    """A discrete TPM on spidev, i2c-dev or an FTDI adapter."""
+
+    def __init__(self, uri: TargetURI, bus: str, adapter: str) -> None:
+        super().__init__(uri, bus)
+        self.adapter = adapter
+        self.device = _location(uri)
+        if adapter == "linux" and not self.device.startswith("/dev/"):
+            raise TargetURIError(f"target {uri.text!r}: expected a device path, e.g. "
+                                 f"{uri.scheme}:///dev/{'spidev0.1' if bus == 'spi' else 'i2c-1'}")
+        if self.profile_hint:
+            self.profile = load_profile(self.profile_hint)
+
+    def _phy(self) -> TisPhy:
+        if self.bus == "spi":
+            if self.adapter == "ftdi":
+                from harness.buses.ftdi import FtdiSpiBus
+
+                spi = FtdiSpiBus(f"ftdi://{self.device}", self.hz or 1_000_000,
+                                 self.uri.int_param("cs", 0))
+            else:
+                from harness.buses.spidev_bus import SpidevBus
+
+                spi = SpidevBus(self.device, self.hz or 1_000_000)
+            return SpiTisPhy(spi, self.uri.int_param("max_waits", DEFAULT_MAX_WAIT_STATES))
+        if self.adapter == "ftdi":
+            from harness.buses.ftdi import FtdiI2cBus
+
+            i2c = FtdiI2cBus(f"ftdi://{self.device}", self.hz or 400_000)
+        else:
+            from harness.buses.i2cdev_bus import I2cDevBus
+
+            i2c = I2cDevBus(self.device)
+        return I2cTisPhy(i2c, self.address, checksum=self.uri.bool_param("checksum", True))
+
+    def _open_transport(self, durations: CommandDurations, log: ExchangeLog) -> TisTransport:
+        return self._tis_transport(durations, log)
+
+
+class SimBusTarget(_TisTarget):
+    """A register-level virtual chip on a virtual bus, forwarding to a private swtpm.
+
+    Attributes:
+        chip: the virtual chip once opened: ``chip.faults`` (a FaultPlan) and
+            ``chip.reset()`` are the run-time fault controls.
+    """
+
+    disposable = True
+
+    def __init__(self, uri: TargetURI, bus: str) -> None:
+        super().__init__(uri, bus)
+        name = uri.host or _location(uri).strip("/")
+        if not name:
+            raise TargetURIError(f"target {uri.text!r}: name the chip, e.g. {uri.scheme}://"
+                                 f"{'st33ktpm' if bus == 'spi' else 'slb9673'}")
+        try:
+            self.profile = chip_profile(name, bus)
+            self.faults = parse_faults(uri.param("faults"))
+        except ConfigError as exc:
+            raise TargetURIError(f"target {uri.text!r}: {exc}") from None
+        self.chip_name = name
+        self.guard_us = uri.int_param("guard_us")
+        # The TPM behind the virtual bus is swtpm: conformance is judged against its profile.
+        self.profile_hint = uri.param("profile") or "swtpm"
+        self.chip: VirtualChip | None = None
+        self.backend: SwtpmBackend | None = None
+
+    def _phy(self) -> TisPhy:
+        from harness.buses.virtual import VirtualI2cBus, VirtualSpiBus
+
+        assert self.chip is not None
+        if self.bus == "spi":
+            return SpiTisPhy(VirtualSpiBus(self.chip, self.uri.text, self.hz or 10_000_000),
+                             self.uri.int_param("max_waits", DEFAULT_MAX_WAIT_STATES))
+        return I2cTisPhy(VirtualI2cBus(self.chip, self.uri.text), self.address,
+                         checksum=self.uri.bool_param("checksum", True))
+
+    def _power_cycle(self):  # noqa: ANN202
+        return self.chip.reset if self.chip is not None else None
+
+    def _open_transport(self, durations: CommandDurations, log: ExchangeLog) -> TisTransport:
+        if self.backend is None:
+            self.backend = SwtpmBackend()
+            self.chip = make_chip(self.bus, self.profile, self.backend, self.faults, self.guard_us)
+        try:
+            return self._tis_transport(durations, log)
+        except TargetError:
+            self.close()
+            raise
+
+    def describe(self) -> dict[str, object]:
+        out = super().describe()
+        out.update(virtual_chip=self.chip_name, chip_profile=self.profile.name,
+                   simulation=True)
+        if self.backend is not None and self.backend.process is not None:
+            out["swtpm_pid"] = self.backend.process.pid
+        return out
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.backend is not None:
+                self.backend.close()
+                self.backend = None
+                self.chip = None
+
+
+register(TargetForm("spi", "spi:///dev/spidev0.1?hz=10000000&chip=st33ktpm2x",
+                    "TPM on Linux spidev (TCG PTP SPI)",
+                    lambda uri: HardwareBusTarget(uri, "spi", "linux")))
+register(TargetForm("i2c", "i2c:///dev/i2c-1?addr=0x2e&chip=slb9673",
+                    "TPM on Linux i2c-dev (TCG PTP I2C)",
+                    lambda uri: HardwareBusTarget(uri, "i2c", "linux")))
+register(TargetForm("spi+ftdi", "spi+ftdi://ftdi:232h/1?hz=10000000",
+                    "TPM on an FTDI FT232H/FT2232H SPI port",
+                    lambda uri: HardwareBusTarget(uri, "spi", "ftdi")))
+register(TargetForm("i2c+ftdi", "i2c+ftdi://ftdi:232h/1?addr=0x2e",
+                    "TPM on an FTDI FT232H/FT2232H I2C port",
+                    lambda uri: HardwareBusTarget(uri, "i2c", "ftdi")))
+register(TargetForm("spi+sim", "spi+sim://st33ktpm?faults=waits:2",
+                    "virtual ST33KTPM on SPI, backed by a private swtpm",
+                    lambda uri: SimBusTarget(uri, "spi")))
+register(TargetForm("i2c+sim", "i2c+sim://slb9673",
+                    "virtual SLB9673 / ST33KTPM on I2C, backed by a private swtpm",
+                    lambda uri: SimBusTarget(uri, "i2c")))
+
+__all__ = ["HardwareBusTarget", "SimBusTarget", "TransportError"]
