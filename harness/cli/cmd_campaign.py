@@ -1,0 +1,69 @@
+"""``tpmhil campaign FILE [--resume [RUN_DIR]] [--results DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.results.run_folder import DEFAULT_BASE, RunFolder, new_run_id
+from harness.results.store import STORE_FILE, ResultsStore
+
+COMMAND = "campaign"
+HELP = "run an environmental campaign (chamber, supply, suites at each point); resumable"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="campaign YAML file (e.g. rigs/campaigns/demo-thermal.yaml)")
+    parser.add_argument("--results", default=DEFAULT_BASE, metavar="DIR",
+                        help="base folder for results (default: results)")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
+                        help="continue an interrupted campaign: its folder, or the latest one "
+                             "of this campaign under --results")
+    parser.add_argument("--efp-rounds", type=int, default=3,
+                        help="known-answer rounds of the EFP/EFT check at each point")
+
+
+def _latest(base: Path, name: str) -> Path:
+    from harness.errors import ConfigError
+
+    found = []
+    for store_file in sorted(base.glob(f"*/{STORE_FILE}")):
+        store = ResultsStore(store_file)
+        try:
+            if store.get_meta("kind") == "campaign" and store.get_meta("campaign_name") == name:
+                found.append(store_file.parent)
+        finally:
+            store.close()
+    if not found:
+        raise ConfigError(f"--resume: no results folder of campaign {name!r} under {base}")
+    return found[-1]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rigs.campaign.analysis import analyze
+    from rigs.campaign.model import load_campaign
+    from rigs.campaign.runner import CampaignRunner
+
+    campaign = load_campaign(args.file)
+    if args.resume is None:
+        folder = RunFolder.create(args.results, new_run_id(f"{campaign.name}-"), kind="campaign")
+    else:
+        path = _latest(Path(args.results), campaign.name) if args.resume == "latest" else Path(args.resume)
+        if not (path / STORE_FILE).exists():
+            from harness.errors import ConfigError
+            raise ConfigError(f"--resume {path}: not a results folder (no {STORE_FILE})")
+        folder = RunFolder(path)
+    try:
+        rc = CampaignRunner(campaign, folder, efp_rounds=args.efp_rounds).run()
+        table = analyze(folder.path)
+        folder.export_command_log()
+        summary = folder.summarize({"campaign": campaign.name,
+                                    "efp_failures": int((table.efp_verdict == "FAIL").sum())})
+    finally:
+        folder.close()
+    cols = [c for c in ("label", "temperature_c", "voltage_v", "tests", "pass_rate",
+                        "latency_p50_ms", "latency_p95_ms", "retries", "efp_verdict") if c in table]
+    print(table[cols].to_string(float_format=lambda v: f"{v:.3g}"))
+    print(f"verdict {summary['verdict']}  outcomes {summary['outcomes']}  "
+          f"EFP/EFT failures {summary['efp_failures']}  results {folder.path}")
+    return rc

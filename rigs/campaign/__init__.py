@@ -1,0 +1,1 @@
+"""Environmental campaigns: campaign files, the runner, telemetry, EFP/EFT checks, analysis."""

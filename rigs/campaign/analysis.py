@@ -1,0 +1,146 @@
+"""Campaign analysis (pandas) and plots (matplotlib, Agg): pass rate, latency
+percentiles and bus retries per condition, failures joined with the
+conditions at that moment. Reads only the results store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+
+from harness.results.store import STORE_FILE
+
+
+def load_frames(store_path: Path) -> dict[str, pd.DataFrame]:
+    """The columns the analysis needs, read straight from SQLite."""
+    con = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
+    try:
+        q = lambda sql: pd.read_sql_query(sql, con)  # noqa: E731
+        return {
+            "points": q("SELECT point_id, seq, label, params, status FROM points"),
+            "tests": q("SELECT nodeid, outcome, finished, point_id FROM tests"),
+            "exchanges": q("SELECT t_start, command, rc, duration_s, retries, error, point_id "
+                           "FROM exchanges"),
+            "telemetry": q("SELECT t, quantity, value, point_id FROM telemetry"),
+            "events": q("SELECT t, kind, detail, point_id FROM events"),
+        }
+    finally:
+        con.close()
+
+
+def per_condition(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per point: set and measured conditions, pass rate, latency, retries, EFP verdict."""
+    pts = f["points"].copy()
+    params = pts["params"].map(json.loads)
+    pts["set_temperature_c"] = params.map(lambda p: p.get("temperature_c"))
+    pts["set_voltage_v"] = params.map(lambda p: p.get("voltage_v"))
+    measured = conditions_at_exchanges(f).groupby("point_id").mean(numeric_only=True)
+    measured = measured.rename(columns={"temperature": "temperature_c", "voltage": "voltage_v",
+                                        "current": "current_a", "humidity": "humidity_pct"})
+    keep = [c for c in ("temperature_c", "voltage_v", "current_a", "humidity_pct") if c in measured]
+    tests = f["tests"]
+    t = tests.assign(passed=tests.outcome.eq("passed"),
+                     failed=tests.outcome.isin(["failed", "error"])).groupby("point_id").agg(
+        tests=("outcome", "size"), passed=("passed", "sum"), failed=("failed", "sum"))
+    t["pass_rate"] = t.passed / t.tests
+    ex = f["exchanges"]
+    g = ex.groupby("point_id")
+    e = pd.DataFrame({
+        "exchanges": g.size(),
+        "latency_p50_ms": g.duration_s.quantile(0.50) * 1e3,
+        "latency_p95_ms": g.duration_s.quantile(0.95) * 1e3,
+        "latency_p99_ms": g.duration_s.quantile(0.99) * 1e3,
+        "retries": g.retries.sum(),
+        "retries_per_exchange": g.retries.mean(),
+    })
+    flags = ex[["point_id"]].assign(no_response=ex.rc < 0, error_responses=ex.rc > 0)
+    e = e.join(flags.groupby("point_id").sum())
+    ev = f["events"]
+    efp = ev[ev.kind == "efp_check"].set_index("point_id").detail.map(lambda d: json.loads(d)["verdict"])
+    out = pts[["point_id", "seq", "label", "status", "set_temperature_c", "set_voltage_v"]].set_index("point_id")
+    out = out.join(measured[keep]).join(t).join(e)
+    out["efp_verdict"] = efp.reindex(out.index)
+    return out.sort_values("seq")
+
+
+def _wide_telemetry(tel: pd.DataFrame) -> pd.DataFrame:
+    return (tel.pivot_table(index="t", columns="quantity", values="value")
+            .sort_index().ffill().reset_index())
+
+
+def conditions_at_exchanges(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each exchange with the latest telemetry at its start (the conditions the chip saw)."""
+    ex = f["exchanges"][["t_start", "point_id"]].sort_values("t_start")
+    wide = _wide_telemetry(f["telemetry"])
+    if ex.empty or wide.empty:
+        return ex
+    return pd.merge_asof(ex, wide.drop(columns=["set_point"], errors="ignore"),
+                         left_on="t_start", right_on="t", direction="backward").drop(columns=["t"])
+
+
+def failures_with_conditions(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each failed exchange joined with the latest telemetry at its start time."""
+    ex = f["exchanges"]
+    bad = ex[(ex.rc != 0) | (ex.error != "")].sort_values("t_start")
+    tel = f["telemetry"]
+    wide = _wide_telemetry(tel)
+    if bad.empty or wide.empty:
+        return bad
+    return pd.merge_asof(bad, wide, left_on="t_start", right_on="t", direction="backward")
+
+
+def plot(table: pd.DataFrame, f: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Latency and failures against temperature and voltage; the telemetry timeline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for x, unit in (("temperature_c", "°C"), ("voltage_v", "V")):
+        if x not in table or table[x].isna().all():
+            continue
+        d = table.sort_values(x)
+        fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+        a1.plot(d[x], d.latency_p50_ms, "o-", label="p50")
+        a1.plot(d[x], d.latency_p95_ms, "s--", label="p95")
+        a1.set_ylabel("TPM command latency (ms)")
+        a1.legend()
+        a2.bar(d[x], 1 - d.pass_rate.fillna(1), width=max(0.5, (d[x].max() - d[x].min()) / 40 or 0.5),
+               label="test failure rate")
+        a2.plot(d[x], d.retries_per_exchange.fillna(0), "k^", label="bus retries / exchange")
+        a2.set_xlabel(f"measured {x.split('_')[0]} ({unit})")
+        a2.legend()
+        fig.suptitle(f"Latency and failures against {x.split('_')[0]}")
+        p = out_dir / f"campaign_vs_{x.split('_')[0]}.png"
+        fig.savefig(p, dpi=90)
+        plt.close(fig)
+        paths.append(p)
+    tel = f["telemetry"]
+    if not tel.empty:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        for q in ("temperature", "set_point"):
+            s = tel[tel.quantity == q]
+            ax.plot(s.t - tel.t.min(), s.value, label=q)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("°C")
+        ax.legend()
+        p = out_dir / "campaign_telemetry.png"
+        fig.savefig(p, dpi=90)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def analyze(folder: Path, plots: bool = True) -> pd.DataFrame:
+    """Write campaign_conditions.csv, campaign_failures.csv and the plots into ``folder``."""
+    folder = Path(folder)
+    f = load_frames(folder / STORE_FILE)
+    table = per_condition(f)
+    table.to_csv(folder / "campaign_conditions.csv")
+    failures_with_conditions(f).to_csv(folder / "campaign_failures.csv", index=False)
+    if plots:
+        plot(table, f, folder)
+    return table

@@ -1,0 +1,246 @@
+"""Campaign files: rig, target, points (temperature/voltage steps, dwell,
+repetitions, events) and the pytest selections to run at each point.
+
+Example::
+
+    name: demo-thermal
+    rig: ../setups/sim-lab.yaml          # relative to this file
+    target: [spi+sim://st33ktpm, swtpm]  # first one whose kind is available
+    suites:
+      - suites/functional/test_random.py
+    defaults: {dwell_s: 2, band_c: 1.0, stable_timeout_s: 120, voltage_v: 3.3}
+    points:
+      - {temperature_c: 25}
+      - {temperature_c: 85, voltage_v: [2.97, 3.63]}      # a list expands into points
+      - {temperature_c: 100, events: [{brown_out: {level_v: 1.8, duration_s: 0.05}}]}
+    efp: {rated_c: [-40, 85], rated_voltage_pct: 10}
+    coupling: {fault_model: fail-safe, seed: 1}          # SIMULATION, see harness.transports.coupled
+    safety: {min_temperature_c: -70, max_temperature_c: 130, max_voltage_v: 4.0}
+    telemetry: {interval_s: 1.0}
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rigs.errors import RigConfigError
+
+_TOP = {"name", "description", "rig", "target", "suites", "defaults", "points", "efp",
+        "coupling", "safety", "telemetry", "point_timeout_s", "pytest_args"}
+_POINT = {"temperature_c", "voltage_v", "dwell_s", "band_c", "stable_timeout_s", "repetitions",
+          "events", "label", "suites"}
+_EVENTS = {"brown_out": {"level_v", "duration_s"}, "power_cycle": {"off_s"}}
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str                     # brown_out | power_cycle
+    params: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Point:
+    seq: int
+    point_id: str
+    temperature_c: float | None
+    voltage_v: float | None
+    dwell_s: float
+    band_c: float
+    stable_timeout_s: float
+    repetition: int
+    events: tuple[Event, ...]
+    suites: tuple[str, ...]
+
+    def params(self) -> dict[str, Any]:
+        return {"temperature_c": self.temperature_c, "voltage_v": self.voltage_v,
+                "dwell_s": self.dwell_s, "repetition": self.repetition,
+                "events": [{"kind": e.kind, **e.params} for e in self.events],
+                "suites": list(self.suites)}
+
+    @property
+    def label(self) -> str:
+        parts = []
+        if self.temperature_c is not None:
+            parts.append(f"{self.temperature_c:g} °C")
+        if self.voltage_v is not None:
+            parts.append(f"{self.voltage_v:g} V")
+        parts += [e.kind.replace("_", "-") for e in self.events]
+        if self.repetition:
+            parts.append(f"rep {self.repetition + 1}")
+        return ", ".join(parts) or "ambient"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    path: Path
+    rig_path: Path
+    targets: tuple[str, ...]
+    points: tuple[Point, ...]
+    rated_c: tuple[float, float] = (-40.0, 85.0)
+    rated_voltage_pct: float = 10.0
+    fault_model: str = "fail-safe"
+    seed: int = 1
+    coupling: bool = True
+    min_temperature_c: float = -70.0
+    max_temperature_c: float = 150.0
+    max_voltage_v: float = 6.0
+    telemetry_interval_s: float = 1.0
+    point_timeout_s: float = 900.0
+    pytest_args: tuple[str, ...] = field(default_factory=tuple)
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, msg: str) -> RigConfigError:
+        return RigConfigError(f"{self.path}: {where}: {msg}")
+
+    def number(self, raw: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise self.fail(where, f"expected a number, got {raw!r}")
+        if (lo is not None and raw < lo) or (hi is not None and raw > hi):
+            raise self.fail(where, f"{raw} is outside [{lo}, {hi}]")
+        return float(raw)
+
+    def mapping(self, raw: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"expected a mapping, got {type(raw).__name__}")
+        unknown = set(raw) - allowed
+        if unknown:
+            raise self.fail(where, f"unknown field(s) {', '.join(sorted(unknown))}; "
+                            f"allowed: {', '.join(sorted(allowed))}")
+        return raw
+
+    def selections(self, raw: Any, where: str) -> tuple[str, ...]:
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
+            raise self.fail(where, "expected a non-empty list of pytest selections (strings)")
+        return tuple(raw)
+
+
+def _events(r: _Reader, raw: Any, where: str) -> tuple[Event, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise r.fail(where, "expected a list of events")
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise r.fail(w, "expected one of brown_out: {level_v, duration_s} or power_cycle: {off_s}")
+        (kind, params), = item.items()
+        if kind not in _EVENTS:
+            raise r.fail(w, f"unknown event {kind!r}; known: {', '.join(_EVENTS)}")
+        params = r.mapping(params, f"{w}.{kind}", _EVENTS[kind])
+        if kind == "brown_out" and set(params) != _EVENTS[kind]:
+            raise r.fail(f"{w}.brown_out", "needs level_v and duration_s")
+        out.append(Event(kind, {k: r.number(v, f"{w}.{kind}.{k}", 0) for k, v in params.items()}))
+    return tuple(out)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _expand(r: _Reader, raw_points: Any, defaults: dict[str, Any], suites: tuple[str, ...]) -> tuple[Point, ...]:
+    if not isinstance(raw_points, list) or not raw_points:
+        raise r.fail("points", "expected a non-empty list of points")
+    points: list[Point] = []
+    for i, raw in enumerate(raw_points):
+        w = f"points[{i}]"
+        spec = {**defaults, **r.mapping(raw, w, _POINT)}
+        temps = [None if t is None else r.number(t, f"{w}.temperature_c", -100, 200)
+                 for t in _as_list(spec.get("temperature_c"))]
+        volts = [None if v is None else r.number(v, f"{w}.voltage_v", 0, 60)
+                 for v in _as_list(spec.get("voltage_v"))]
+        reps = int(r.number(spec.get("repetitions", 1), f"{w}.repetitions", 1, 1000))
+        events = _events(r, spec.get("events"), f"{w}.events")
+        sel = r.selections(spec["suites"], f"{w}.suites") if "suites" in spec else suites
+        for t, v, rep in itertools.product(temps, volts, range(reps)):
+            seq = len(points)
+            pid = f"p{seq:03d}" + (f"_T{t:g}" if t is not None else "") + \
+                  (f"_V{v:g}" if v is not None else "") + (f"_r{rep}" if reps > 1 else "")
+            points.append(Point(seq, pid, t, v,
+                                r.number(spec.get("dwell_s", 0), f"{w}.dwell_s", 0, 86400),
+                                r.number(spec.get("band_c", 1.0), f"{w}.band_c", 0.01, 50),
+                                r.number(spec.get("stable_timeout_s", 1800), f"{w}.stable_timeout_s", 1),
+                                rep, events, sel))
+    return tuple(points)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Load and validate a campaign file; errors name the file and field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise RigConfigError(f"campaign {path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise RigConfigError(f"campaign {path}: not valid YAML: {exc}") from exc
+    r = _Reader(path)
+    top = r.mapping(raw, "top level", _TOP)
+    for key in ("name", "rig", "target", "suites", "points"):
+        if key not in top:
+            raise r.fail(key, "required field is missing")
+    rig_path = (path.parent / str(top["rig"])).resolve()
+    if not rig_path.is_file():
+        raise r.fail("rig", f"rig set-up {rig_path} does not exist")
+    targets = tuple(_as_list(top["target"]))
+    if not targets or not all(isinstance(t, str) and t for t in targets):
+        raise r.fail("target", "expected a target string or a list of them")
+    suites = r.selections(top["suites"], "suites")
+    defaults = r.mapping(top.get("defaults"), "defaults", _POINT - {"label", "events"})
+    efp = r.mapping(top.get("efp"), "efp", {"rated_c", "rated_voltage_pct"})
+    rated = efp.get("rated_c", [-40, 85])
+    if not isinstance(rated, list) or len(rated) != 2:
+        raise r.fail("efp.rated_c", "expected [low, high] in °C")
+    coupling = r.mapping(top.get("coupling"), "coupling", {"enabled", "fault_model", "seed"})
+    if coupling.get("fault_model", "fail-safe") not in ("fail-safe", "corrupting"):
+        raise r.fail("coupling.fault_model", "expected fail-safe or corrupting")
+    safety = r.mapping(top.get("safety"), "safety",
+                       {"min_temperature_c", "max_temperature_c", "max_voltage_v"})
+    telemetry = r.mapping(top.get("telemetry"), "telemetry", {"interval_s"})
+    campaign = Campaign(
+        name=str(top["name"]), path=path.resolve(), rig_path=rig_path, targets=targets,
+        points=_expand(r, top["points"], defaults, suites),
+        rated_c=(r.number(rated[0], "efp.rated_c[0]"), r.number(rated[1], "efp.rated_c[1]")),
+        rated_voltage_pct=r.number(efp.get("rated_voltage_pct", 10), "efp.rated_voltage_pct", 0, 100),
+        fault_model=coupling.get("fault_model", "fail-safe"),
+        seed=int(r.number(coupling.get("seed", 1), "coupling.seed")),
+        coupling=bool(coupling.get("enabled", True)),
+        min_temperature_c=r.number(safety.get("min_temperature_c", -70), "safety.min_temperature_c"),
+        max_temperature_c=r.number(safety.get("max_temperature_c", 150), "safety.max_temperature_c"),
+        max_voltage_v=r.number(safety.get("max_voltage_v", 6.0), "safety.max_voltage_v", 0),
+        telemetry_interval_s=r.number(telemetry.get("interval_s", 1.0), "telemetry.interval_s", 0.05, 3600),
+        point_timeout_s=r.number(top.get("point_timeout_s", 900), "point_timeout_s", 1),
+        pytest_args=tuple(r.selections(top["pytest_args"], "pytest_args")) if "pytest_args" in top else (),
+    )
+    for p in campaign.points:
+        if p.temperature_c is not None and not campaign.min_temperature_c <= p.temperature_c <= campaign.max_temperature_c:
+            raise r.fail(f"points (point {p.point_id})", f"{p.temperature_c} °C is outside the safety "
+                         f"limits [{campaign.min_temperature_c}, {campaign.max_temperature_c}]")
+        if p.voltage_v is not None and p.voltage_v > campaign.max_voltage_v:
+            raise r.fail(f"points (point {p.point_id})", f"{p.voltage_v} V exceeds safety.max_voltage_v")
+    return campaign
+
+
+def out_of_range(campaign: Campaign, point: Point, nominal_v: float | None) -> bool:
+    """True when the point is beyond the rated temperature range or supply margin."""
+    lo, hi = campaign.rated_c
+    if point.temperature_c is not None and not lo <= point.temperature_c <= hi:
+        return True
+    if point.voltage_v is not None and nominal_v:
+        return abs(point.voltage_v / nominal_v - 1) * 100 > campaign.rated_voltage_pct + 1e-9
+    return bool(point.events)
