@@ -1,0 +1,62 @@
+"""``tpmhil trend``: pass rate and command latency over time, from folders or the lab database."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pandas as pd
+
+from harness.errors import ConfigError
+from harness.lab.analysis import PERIODS, trend
+from harness.lab.ingest import ENV_DB, connect, database_url
+from harness.lab.sources import from_database, from_folders
+
+COMMAND = "trend"
+HELP = "pass rate and command latency by chip, firmware, bus (and test) over time"
+DIMENSIONS = ("chip_model", "firmware", "bus", "place")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="*", metavar="RESULTS",
+                        help="results folders (default: the lab database, --db or $TPMHIL_DB)")
+    parser.add_argument("--db", default=None, metavar="URL", help="postgresql:// lab database")
+    parser.add_argument("--by", default="chip_model,firmware,bus",
+                        help=f"comma-separated dimensions from {', '.join(DIMENSIONS)}")
+    parser.add_argument("--period", default="day", choices=sorted(PERIODS))
+    parser.add_argument("--per-test", action="store_true", help="one row per test as well")
+    parser.add_argument("--command", default=None, help="latency of one TPM command, e.g. TPM2_Sign")
+    parser.add_argument("--days", type=float, default=None, help="only runs of the last N days")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
+
+
+def run(args: argparse.Namespace) -> int:
+    by = tuple(d.strip() for d in args.by.split(",") if d.strip())
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ConfigError(f"--by {args.by!r}: unknown dimension {unknown[0]!r} "
+                          f"(choose from {', '.join(DIMENSIONS)})")
+    since = time.time() - args.days * 86400 if args.days else None
+    if args.results:
+        data = from_folders(args.results)
+        if since is not None:
+            data.runs = data.runs[data.runs["created"] >= since]
+    else:
+        if not (args.db or os.environ.get(ENV_DB)):
+            raise ConfigError(f"give results folders, or --db / {ENV_DB} for the lab database")
+        conn = connect(database_url(args.db))
+        try:
+            data = from_database(conn, since=since)
+        finally:
+            conn.close()
+    table = trend(data, by=by, period=args.period, per_test=args.per_test, command=args.command)
+    if table.empty:
+        print("no runs")
+        return 0
+    with pd.option_context("display.max_rows", 500, "display.width", 200,
+                           "display.max_colwidth", 60):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0

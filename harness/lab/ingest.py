@@ -1,0 +1,163 @@
+"""Load results folders into the lab-wide PostgreSQL database (psycopg 3).
+
+Idempotent: every row keeps its run id and its id in the embedded store, and
+is inserted with ``ON CONFLICT DO NOTHING``; ingesting a run twice changes
+nothing, ingesting it again after it grew adds only the new rows. Each run
+is one transaction, so a crash mid-ingest leaves either all or none of that
+run's new rows. Rows are streamed with COPY into a temporary table and moved
+with one INSERT ... SELECT per table, so a million exchanges take seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import ConfigError, StoreError
+from harness.lab.pg_schema import migrate
+from harness.lab.runs import RunInfo, iter_runs, table_rows
+from harness.results.run_folder import RunFolder
+
+ENV_DB = "TPMHIL_DB"
+CONNECT_TIMEOUT_S = 10
+KEYS = {"points": ("run_id", "point_id")}
+
+
+def database_url(explicit: str | None) -> str:
+    """The PostgreSQL URL from ``--db`` or $TPMHIL_DB."""
+    url = explicit or os.environ.get(ENV_DB)
+    if not url:
+        raise ConfigError(f"no lab database: give --db postgresql://... or set {ENV_DB}")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"--db {url!r}: expected a postgresql:// URL")
+    return url
+
+
+def connect(url: str):
+    """Open a psycopg connection and migrate the schema.
+
+    Raises:
+        StoreError: the server cannot be reached or refuses us.
+    """
+    import psycopg
+
+    try:
+        conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.Error as exc:
+        raise StoreError(f"lab database {_redact(url)}: cannot connect: {exc}") from exc
+    migrate(conn)
+    return conn
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    if "@" not in url:
+        return url
+    head, tail = url.split("@", 1)
+    scheme, _, creds = head.partition("://")
+    return f"{scheme}://{creds.split(':')[0]}:***@{tail}"
+
+
+@dataclass
+class IngestReport:
+    """Rows added per table (0 everywhere on a repeated ingest)."""
+
+    runs: list[str] = field(default_factory=list)
+    added: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def count(self, table: str, added: int, seen: int) -> None:
+        self.added[table] = self.added.get(table, 0) + added
+        self.seen[table] = self.seen.get(table, 0) + seen
+
+
+def _upsert_run(conn, info: RunInfo) -> int:
+    row = conn.execute("SELECT content_key FROM runs WHERE run_id = %s", (info.run_id,)).fetchone()
+    if row is not None and row[0] != info.content_key():
+        raise StoreError(f"run id {info.run_id} is already in the lab database for a different "
+                         f"run (created at another time or on another target); not ingesting "
+                         f"{info.source_path}")
+    cur = conn.execute(
+        "INSERT INTO runs (run_id, kind, created, finished, harness_version, target_uri, bus, "
+        "chip_model, firmware, profile, verdict, place, parent_run, source_path, content_key, "
+        "meta, summary) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+        "ON CONFLICT (run_id) DO UPDATE SET finished = EXCLUDED.finished, "
+        "verdict = EXCLUDED.verdict, summary = EXCLUDED.summary, meta = EXCLUDED.meta "
+        "WHERE (runs.finished, runs.verdict, runs.summary, runs.meta) IS DISTINCT FROM "
+        "(EXCLUDED.finished, EXCLUDED.verdict, EXCLUDED.summary, EXCLUDED.meta)",
+        (info.run_id, info.kind, info.created, info.finished, info.harness_version,
+         info.target_uri, info.bus, info.chip_model, info.firmware, info.profile, info.verdict,
+         info.place, info.parent_run, info.source_path, info.content_key(),
+         json.dumps(info.meta, sort_keys=True, default=str),
+         json.dumps(info.summary, sort_keys=True, default=str)))
+    return 1 if row is None else 0
+
+
+def _copy_table(conn, run_id: str, folder: RunFolder, table: str) -> tuple[int, int]:
+    """Move one store table into PostgreSQL; return (rows added, rows read)."""
+    columns, rows = table_rows(folder, table)
+    if not rows:
+        return 0, 0
+    if table == "points":
+        names = ["run_id", *columns]
+    else:  # the store's integer primary key becomes "id"
+        names = ["run_id", "id", *columns[1:]]
+    stage = f"stage_{table}"
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
+    with conn.cursor().copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:  # JSON columns are JSON text in the store already
+            copy.write_row((run_id, *row))
+    key = ", ".join(KEYS.get(table, ("run_id", "id")))
+    if table == "points":  # a resumed campaign point changes status: keep the newest
+        sql = (f"INSERT INTO points SELECT * FROM {stage} ON CONFLICT ({key}) DO UPDATE SET "
+               "status = EXCLUDED.status, started = EXCLUDED.started, "
+               "finished = EXCLUDED.finished, note = EXCLUDED.note "
+               "WHERE (points.status, points.started, points.finished, points.note) "
+               "IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.started, EXCLUDED.finished, "
+               "EXCLUDED.note)")
+    else:
+        sql = f"INSERT INTO {table} SELECT * FROM {stage} ON CONFLICT ({key}) DO NOTHING"
+    added = conn.execute(sql).rowcount
+    return added, len(rows)
+
+
+def ingest(paths: list[str | Path], url: str | None = None, conn=None) -> IngestReport:
+    """Ingest every run under ``paths``.
+
+    Args:
+        paths: results folders, fan-out run folders, or folders of them.
+        url: PostgreSQL URL (``--db``/$TPMHIL_DB) when ``conn`` is not given.
+        conn: an open, migrated connection (tests and benchmarks pass one).
+    """
+    own = conn is None
+    if own:
+        conn = connect(database_url(url))
+    report = IngestReport()
+    try:
+        for info, folder in iter_runs(paths):
+            try:
+                with conn.transaction():
+                    report.count("runs", _upsert_run(conn, info), 1)
+                    for table in ("tests", "exchanges", "telemetry", "points", "events"):
+                        report.count(table, *_copy_table(conn, info.run_id, folder, table))
+                report.runs.append(info.run_id)
+            finally:
+                folder.close()
+    finally:
+        if own:
+            conn.close()
+    return report
+
+
+def row_counts(conn, run_ids: list[str] | None = None) -> dict[str, int]:
+    """Rows per table in the lab database (optionally for some runs only)."""
+    out = {}
+    for table in ("runs", "tests", "exchanges", "telemetry", "points", "events"):
+        if run_ids is None:
+            out[table] = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        else:
+            out[table] = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = ANY(%s)",
+                                      (run_ids,)).fetchone()[0]
+    return out
