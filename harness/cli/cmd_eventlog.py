@@ -1,0 +1,99 @@
+"""``tpmhil eventlog``: write a synthetic measured boot, or show a board's log.
+
+``tpmhil eventlog synth --tpm URI -o FILE`` plays firmware: it extends the
+target's PCRs 0-7 (all banks at once) and writes the matching crypto-agile
+log. ``tpmhil eventlog show FILE`` prints the events and the replayed PCRs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from harness.attest import synth
+from harness.attest.describe import describe_event
+from harness.attest.eventlog import encode_eventlog, read_eventlog
+from harness.attest.replay import replay
+from harness.errors import ConfigError, HarnessError, NotSupportedError
+
+COMMAND = "eventlog"
+HELP = "synthesize a measured boot into a TPM (synth) or show an event log (show)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    s = sub.add_parser("synth", help="extend the target's PCRs like firmware would and write "
+                                     "the matching event log")
+    s.add_argument("--tpm", default=None, metavar="URI",
+                   help="target string, e.g. swtpm://127.0.0.1:2321 (default: $TPMHIL_TARGET)")
+    s.add_argument("-o", "--output", required=True, metavar="FILE", help="event log to write")
+    s.add_argument("--banks", default=None, metavar="LIST",
+                   help="banks to log and extend, e.g. sha1,sha256,sha384 "
+                        "(default: the chip's active banks)")
+    s.add_argument("--golden-out", default=None, metavar="FILE",
+                   help="also write the golden file of the synthetic board type")
+    s.add_argument("--reset", action="store_true",
+                   help="power-cycle the TPM first (swtpm control channel), so PCRs start clean")
+    s = sub.add_parser("show", help="print an event log's events and replayed PCR values")
+    s.add_argument("file", metavar="FILE", help="e.g. /sys/kernel/security/tpm0/"
+                                                "binary_bios_measurements")
+
+
+def _reset(esapi, transport) -> None:
+    from fixtures.cleanup import ensure_started
+
+    try:
+        transport.power_cycle()
+    except (NotSupportedError, NotImplementedError, AttributeError) as exc:
+        raise HarnessError(f"--reset: this target cannot be power-cycled ({exc})") from exc
+    ensure_started(esapi)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from harness.fixtures_support import open_session_esapi
+
+    banks = [b.strip() for b in args.banks.split(",") if b.strip()] if args.banks else None
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise ConfigError(f"-o {out}: folder {out.parent} does not exist")
+    with open_session_esapi(args.tpm) as (target, esapi):
+        if target.disposable and not target.uri.host:
+            print("note: the target is a spawned swtpm that is removed when this command ends; "
+                  "start one by hand and pass swtpm://HOST:PORT to attest it afterwards")
+        if args.reset:
+            _reset(esapi, target.transport)
+        log = synth.synthesize(esapi, banks)
+        out.write_bytes(encode_eventlog(log))
+    print(f"extended PCRs {', '.join(map(str, log.pcrs()))} in banks {', '.join(log.banks)} "
+          f"with {len(log.events)} events; wrote {out}")
+    if args.golden_out:
+        Path(args.golden_out).write_text(yaml.safe_dump(synth.golden_document(log.banks),
+                                                        sort_keys=False))
+        print(f"wrote golden file {args.golden_out} (board type {synth.BOARD_TYPE})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    log = read_eventlog(args.file)
+    sid = log.spec_id
+    print(f"{log.source}: Spec ID {sid.spec_version[0]}.{sid.spec_version[1]} errata "
+          f"{sid.spec_version[2]}, banks {', '.join(log.banks)}, {len(log.events)} events")
+    for e in log.events:
+        first = next(iter(e.digests.items()))
+        print(f"  #{e.index:<3} PCR {e.pcr:<2} {e.type_name:<34} {first[0]} "
+              f"{first[1].hex()[:16]}...  {describe_event(e)[:60]}")
+    rep = replay(log)
+    for bank, values in rep.values.items():
+        print(f"{bank}:")
+        for pcr, value in sorted(values.items()):
+            print(f"  {pcr:>2}: {value.hex()}")
+    for bank in rep.unreplayable:
+        print(f"{bank}: cannot be replayed (no hash implementation)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return _synth(args) if args.action == "synth" else _show(args)
