@@ -13,16 +13,18 @@ from pathlib import Path
 from harness import __version__
 from harness.results.run_folder import RunFolder
 
-# First match wins (Allure's rule), so the specific categories come first.
+# First match wins (Allure's rule), so the specific categories come first. The
+# regexes use [\s\S] instead of inline flags so that both Allure 2 (Java, whole
+# message) and Allure 3 (JavaScript) read them the same way.
 CATEGORIES = [
     {"name": "Chip in failure mode", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": r"(?s).*(TPM_RC_FAILURE|failure mode).*"},
+     "messageRegex": r"[\s\S]*(TPM_RC_FAILURE|failure mode)[\s\S]*"},
     {"name": "TPM did not answer in time", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": r"(?s).*(TpmTimeoutError|NO_RESPONSE|did not answer|timed out).*"},
+     "messageRegex": r"[\s\S]*(TpmTimeoutError|NO_RESPONSE|did not answer|timed out)[\s\S]*"},
     {"name": "Transport or bus error", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": r"(?s).*(TransportError|ResponseFormatError|BusError).*"},
+     "messageRegex": r"[\s\S]*(TransportError|ResponseFormatError|BusError)[\s\S]*"},
     {"name": "TPM error response", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": r"(?s).*(TPM_RC_|TSS2_Exception|tpm:).*"},
+     "messageRegex": r"[\s\S]*(TPM_RC_|TSS2_Exception|tpm:)[\s\S]*"},
     {"name": "Assertion on TPM output", "matchedStatuses": ["failed"],
      "messageRegex": r"(?s).*AssertionError.*"},
     {"name": "Harness or set-up error", "matchedStatuses": ["broken"]},

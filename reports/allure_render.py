@@ -6,12 +6,14 @@ The tool is installed project-locally by ``reports/install_allure.sh``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from harness.errors import HarnessError
+from reports.allure_env import CATEGORIES
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_BIN = REPO / ".tools" / "allure" / "node_modules" / ".bin" / "allure"
@@ -45,12 +47,18 @@ def render(results_dirs: list[Path], out: Path, name: str = "TPM compliance test
     if not dirs:
         raise AllureError("no allure results to render: " + ", ".join(str(d) for d in results_dirs))
     binary = find_allure()
-    cmd = [binary, "generate", *map(str, dirs), "--output", str(out), "--report-name", name]
+    # Allure 3's default (awesome) report takes categories from its config, not
+    # from categories.json (which only its allure2/classic plugins read).
+    config = out.parent / ".allurerc.json"
+    config.write_text(json.dumps({"name": name, "categories": CATEGORIES}))
+    cmd = [binary, "generate", *map(str, dirs), "--output", str(out), "--config", str(config)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
                               env={**os.environ, "NO_COLOR": "1"}, cwd=out.parent)
     except subprocess.TimeoutExpired as exc:
         raise AllureError(f"allure generate did not finish within {TIMEOUT_S:.0f} s") from exc
+    finally:
+        config.unlink(missing_ok=True)
     index = out / "index.html"
     if proc.returncode != 0 or not index.is_file():
         raise AllureError(f"allure generate failed (exit {proc.returncode}): "

@@ -86,17 +86,18 @@ def _run_check(folder: RunFolder, esapi, log, nodeid, check, markers, reqs, poin
     folder.store.add_exchanges(log.drain(), worker="main", point_id=point)
     folder.store.add_test(TestRecord(nodeid, outcome, t1 - t0, t0, t1, tuple(markers), tuple(reqs),
                                      "TPM 2.0 Part 3", message, longrepr, "main", point))
-    _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1)
+    _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message)
 
 
-def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1) -> None:
+def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message) -> None:
+    """What allure-pytest writes for a test, with labels from reports.allure_labels."""
     folder.allure_dir.mkdir(exist_ok=True)
     uid = hashlib.sha1(f"{nodeid}{t0}".encode()).hexdigest()
     labels = [{"name": k, "value": v} for k, v in labels_for(reqs, markers)]
     result = {"uuid": uid, "historyId": hashlib.md5(nodeid.encode()).hexdigest(),
               "name": nodeid.split("::")[-1], "fullName": nodeid, "status": outcome,
               "stage": "finished", "start": int(t0 * 1000), "stop": int(t1 * 1000),
-              "labels": labels}
+              "labels": labels, "statusDetails": {"message": message} if message else {}}
     (folder.allure_dir / f"{uid}-result.json").write_text(json.dumps(result))
 
 
@@ -151,8 +152,28 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def facts() -> dict[str, str]:
+    """What the folder was built with: the secret auth value and the unknown requirement id."""
+    return {"secret": SECRET_AUTH, "unknown_req": UNKNOWN_REQ}
+
+
+@pytest.fixture(scope="session")
 def lab_key(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("labkey") / "lab_ed25519.pem"
+
+
+@pytest.fixture(scope="session")
+def package(run_dir, lab_key) -> Path:
+    """The full evidence package of ``run_dir`` (PDF and Allure included), built once."""
+    from reports.package import build_package
+
+    return build_package([run_dir], pdf=True, allure=True, key_path=lab_key)
+
+
+@pytest.fixture
+def package_copy(package, tmp_path) -> Path:
+    """A private copy of the package for tests that tamper with it."""
+    return Path(shutil.copytree(package, tmp_path / "package"))
 
 
 if __name__ == "__main__":  # build a folder by hand: python tests/reports/conftest.py DIR
