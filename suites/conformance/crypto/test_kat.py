@@ -1,0 +1,213 @@
+"""Known-answer tests against NIST CAVP vectors (cryptography-vectors):
+SHA-2 through TPM2_Hash and sequences (Part 3 §15.4, §17), AES-CFB128 through
+TPM2_EncryptDecrypt/EncryptDecrypt2 with keys loaded by TPM2_LoadExternal
+(§15.2, §15.3, §12.3), ECDSA and RSA SigVer through TPM2_VerifySignature
+(§20.1): good signatures accepted, bad ones rejected with TPM_RC_SIGNATURE.
+
+A representative subset keeps the run fast: every n-th vector of each file.
+"""
+
+import hashlib
+
+import pytest
+from tpm2_pytss import TSS2_Exception
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_ECC, TPM2_RH, TPM2_ST
+from tpm2_pytss.types import (
+    TPM2B_PUBLIC, TPM2B_SENSITIVE, TPMT_PUBLIC, TPMT_SENSITIVE, TPMT_SIGNATURE,
+)
+
+from harness.reference import cavp
+
+pytestmark = [pytest.mark.conformance, pytest.mark.kat]
+REQ = ("IEC62443-4-2:CR 4.3", "FIPS140-3:approved-algorithms")
+TPM_RC_SIGNATURE_P2 = 0x2DB
+HASHES = {"SHA256": ("sha256", TPM2_ALG.SHA256), "SHA384": ("sha384", TPM2_ALG.SHA384),
+          "SHA1": ("sha1", TPM2_ALG.SHA1)}
+
+
+def _sha_vectors(name: str, step: int) -> list[dict]:
+    recs = [r for r in cavp.load(f"hashes/SHA2/{name}ShortMsg.rsp") if "MD" in r]
+    return recs[::step]
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §15.4 TPM2_Hash, §17.3-§17.5 hash sequences")
+@pytest.mark.requirement(*REQ)
+@pytest.mark.parametrize("name", ["SHA256", "SHA384"])
+def test_sha2_short_messages(tpm, name):
+    alg = HASHES[name][1]
+    vectors = _sha_vectors(name, 8)
+    assert len(vectors) >= 8
+    for rec in vectors:
+        msg = bytes.fromhex(rec["Msg"]) if int(rec["Len"]) else b""
+        digest, _ = tpm.hash(msg, alg, ESYS_TR.OWNER)
+        assert bytes(digest).hex() == rec["MD"], f"Len={rec['Len']}"
+    rec = vectors[-1]
+    msg = bytes.fromhex(rec["Msg"])
+    seq = tpm.hash_sequence_start(b"", alg)
+    tpm.sequence_update(seq, msg[: len(msg) // 2])
+    digest, _ = tpm.sequence_complete(seq, msg[len(msg) // 2:], ESYS_TR.OWNER)
+    assert bytes(digest).hex() == rec["MD"]
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §17 hash sequences over a CAVP long message")
+@pytest.mark.requirement(*REQ)
+def test_sha256_long_message_by_sequence(tpm):
+    rec = [r for r in cavp.load("hashes/SHA2/SHA256LongMsg.rsp") if "MD" in r][0]
+    msg = bytes.fromhex(rec["Msg"])
+    seq = tpm.hash_sequence_start(b"", TPM2_ALG.SHA256)
+    for i in range(0, len(msg), 1024):
+        tpm.sequence_update(seq, msg[i:i + 1024])
+    digest, _ = tpm.sequence_complete(seq, b"", ESYS_TR.OWNER)
+    assert bytes(digest).hex() == rec["MD"]
+
+
+def _aes_key(tpm, key: bytes):
+    bits = len(key) * 8
+    public = TPM2B_PUBLIC.parse(f"aes{bits}cfb", objectAttributes="userwithauth|decrypt|sign")
+    return tpm.load_external(public, _sym_sensitive(public, key), ESYS_TR.NULL)
+
+
+def _sym_sensitive(public: TPM2B_PUBLIC, key: bytes) -> TPM2B_SENSITIVE:
+    """The sensitive area of a symmetric key; unique = H(seedValue || key) (Part 1 §27.2)."""
+    seed = bytes(range(32))
+    sensitive = TPM2B_SENSITIVE(TPMT_SENSITIVE(sensitiveType=TPM2_ALG.SYMCIPHER))
+    sensitive.sensitiveArea.sensitive.sym = key
+    sensitive.sensitiveArea.seedValue = seed
+    public.publicArea.unique.sym = hashlib.sha256(seed + key).digest()
+    return sensitive
+
+
+def _aes_vectors() -> list[tuple[str, dict]]:
+    out = []
+    for size in (128, 256):
+        for kind in ("MMT", "GFSbox"):
+            recs = cavp.load(f"ciphers/AES/CFB/CFB128{kind}{size}.rsp")
+            out += [(f"{kind}{size}-{r['section']}-{r['COUNT']}", r) for r in recs[::3]]
+    return out
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §15.2 TPM2_EncryptDecrypt, §15.3 EncryptDecrypt2, "
+                  "§12.3 LoadExternal")
+@pytest.mark.requirement("IEC62443-4-2:CR 4.1", *REQ)
+def test_aes_cfb128_vectors(tpm, identity):
+    vectors = _aes_vectors()
+    assert len(vectors) >= 8
+    for vid, rec in vectors:
+        key = _aes_key(tpm, bytes.fromhex(rec["KEY"]))
+        iv, pt, ct = (bytes.fromhex(rec[k]) for k in ("IV", "PLAINTEXT", "CIPHERTEXT"))
+        decrypt = rec["section"] == "DECRYPT"
+        data, expected = (ct, pt) if decrypt else (pt, ct)
+        if "EncryptDecrypt2" in " ".join(identity.commands):
+            out, _ = tpm.encrypt_decrypt_2(key, decrypt, TPM2_ALG.CFB, iv, data)
+            assert bytes(out) == expected, vid
+        out, _ = tpm.encrypt_decrypt(key, decrypt, TPM2_ALG.CFB, iv, data)
+        assert bytes(out) == expected, vid
+        tpm.flush_context(key)
+
+
+def _ecdsa_vectors() -> list[tuple[str, dict]]:
+    out = []
+    for section in ("P-256,SHA-256", "P-384,SHA-384"):
+        recs = [r for r in cavp.load("asymmetric/ECDSA/FIPS_186-3/SigVer.rsp")
+                if r["section"] == section]
+        out += [(f"{section}-{i}", r) for i, r in enumerate(recs[:8])]
+    return out
+
+
+def _verify(tpm, handle, digest: bytes, signature: TPMT_SIGNATURE) -> int:
+    try:
+        tpm.verify_signature(handle, digest, signature)
+        return 0
+    except TSS2_Exception as exc:
+        return int(exc.rc)
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §20.1 TPM2_VerifySignature (ECDSA, CAVP SigVer)")
+@pytest.mark.requirement("IEC62443-4-2:CR 1.9", *REQ)
+def test_ecdsa_sigver_vectors(tpm, identity):
+    vectors = _ecdsa_vectors()
+    assert any(r["Result"].startswith("P") for _, r in vectors)
+    assert any(r["Result"].startswith("F") for _, r in vectors)
+    for vid, rec in vectors:
+        p384 = rec["section"].startswith("P-384")
+        if ("nist_p384" if p384 else "nist_p256") not in identity.ecc_curves:
+            continue
+        hname = "sha384" if p384 else "sha256"
+        public = TPM2B_PUBLIC.parse(f"ecc{384 if p384 else 256}:ecdsa-{hname}:null",
+                                    objectAttributes="userwithauth|sign")
+        public.publicArea.unique.ecc.x = bytes.fromhex(rec["Qx"])
+        public.publicArea.unique.ecc.y = bytes.fromhex(rec["Qy"])
+        try:
+            handle = tpm.load_external(public, None, ESYS_TR.OWNER)
+        except TSS2_Exception as exc:
+            # A vector whose public key is off the curve must be refused at load.
+            assert rec["Result"].startswith("F") and int(exc.rc) == 0x0A7 + 0x140 + 0x100, vid
+            continue
+        sig = TPMT_SIGNATURE(sigAlg=TPM2_ALG.ECDSA)
+        sig.signature.ecdsa.hash = TPM2_ALG.SHA384 if p384 else TPM2_ALG.SHA256
+        sig.signature.ecdsa.signatureR = bytes.fromhex(rec["R"])
+        sig.signature.ecdsa.signatureS = bytes.fromhex(rec["S"])
+        digest = hashlib.new(hname, bytes.fromhex(rec["Msg"])).digest()
+        rc = _verify(tpm, handle, digest, sig)
+        if rec["Result"].startswith("P"):
+            assert rc == 0, f"{vid}: good signature rejected ({rc:#x})"
+        else:
+            assert rc == TPM_RC_SIGNATURE_P2, f"{vid}: bad signature answered {rc:#x}"
+        tpm.flush_context(handle)
+
+
+def _rsa_vectors() -> list[dict]:
+    out, n = [], None
+    for rec in cavp.load("asymmetric/RSA/FIPS_186-2/SigVer15_186-3.rsp"):
+        n = rec.get("n", n)
+        # e = 65537 is the exponent every TPM must support (Part 2 §12.2.3.5).
+        if (rec.get("mod") == "2048" and rec.get("SHAAlg") == "SHA256" and "S" in rec
+                and int(rec["e"], 16) == 65537):
+            out.append({**rec, "n": n})
+    return out
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §20.1 TPM2_VerifySignature (RSASSA-PKCS1-v1_5, CAVP SigVer15)")
+@pytest.mark.requirement("IEC62443-4-2:CR 1.9", *REQ)
+def test_rsa_pkcs1_sigver_vectors(tpm):
+    vectors = _rsa_vectors()
+    assert {r["Result"][0] for r in vectors} == {"P", "F"}
+    for i, rec in enumerate(vectors):
+        public = TPM2B_PUBLIC.parse("rsa2048:rsassa-sha256:null", objectAttributes="userwithauth|sign")
+        public.publicArea.unique.rsa = bytes.fromhex(rec["n"])
+        public.publicArea.parameters.rsaDetail.exponent = 0  # 0 means 65537
+        handle = tpm.load_external(public, None, ESYS_TR.OWNER)
+        sig = TPMT_SIGNATURE(sigAlg=TPM2_ALG.RSASSA)
+        sig.signature.rsassa.hash = TPM2_ALG.SHA256
+        sig.signature.rsassa.sig = bytes.fromhex(rec["S"])
+        digest = hashlib.sha256(bytes.fromhex(rec["Msg"])).digest()
+        rc = _verify(tpm, handle, digest, sig)
+        if rec["Result"].startswith("P"):
+            assert rc == 0, f"vector {i}: good signature rejected ({rc:#x})"
+        else:
+            assert rc == TPM_RC_SIGNATURE_P2, f"vector {i}: bad signature answered {rc:#x}"
+        tpm.flush_context(handle)
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §15.2/§15.3 EncryptDecrypt(2): a wrong-size IV is TPM_RC_SIZE")
+@pytest.mark.requirement(*REQ)
+def test_encrypt_decrypt_bad_iv_size(tpm, expect_rc):
+    key = _aes_key(tpm, bytes(16))
+    with expect_rc(0x095 + 0x340):  # TPM_RC_SIZE (parameter 3)
+        tpm.encrypt_decrypt(key, False, TPM2_ALG.CFB, b"\x00" * 7, b"data")
+    with expect_rc(0x095 + 0x440):  # TPM_RC_SIZE (parameter 4): ivIn is the 4th parameter
+        tpm.encrypt_decrypt_2(key, False, TPM2_ALG.CFB, b"\x00" * 7, b"data")
+
+
+@pytest.mark.negative
+@pytest.mark.spec("TPM 2.0 Part 3 §12.3 TPM2_LoadExternal: a private key in the owner "
+                  "hierarchy is TPM_RC_HIERARCHY")
+@pytest.mark.requirement(*REQ)
+def test_load_external_private_outside_null_hierarchy(tpm, expect_rc):
+    public = TPM2B_PUBLIC.parse("aes128cfb", objectAttributes="userwithauth|decrypt|sign")
+    sensitive = _sym_sensitive(public, bytes(16))
+    with expect_rc(0x085 + 0x340):  # TPM_RC_HIERARCHY (parameter 3)
+        tpm.load_external(public, sensitive, ESYS_TR.OWNER)
