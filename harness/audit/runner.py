@@ -75,6 +75,10 @@ def run_audit(esapi, transport, identity, profile_format: str | None, profile_na
             on_outcome(outcome)
 
     emit(checks.check_advisories(catalogue, identity, profile_format)[0])
+    for name in ALL_CHECKS:
+        if name in options.skip:
+            emit(CheckOutcome(name, NOT_RUN, "skipped on request (--skip)", None,
+                              checks.REQUIREMENTS[name]))
     if "ek_credentials" not in options.skip:
         emit(checks.check_ek_credentials(esapi, identity, options.trust_roots))
     if "roca" not in options.skip:
