@@ -1,0 +1,130 @@
+"""Host transport against the gateway simulator and a real swtpm: sequence
+rules, each injected fault recovered (or one command failing clearly), resets,
+locality and gateway errors. Faulted runs use raw TPM commands so that each
+exchange's outcome is visible in the transport's own log."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.can import protocol as p
+from harness.errors import BusError, TpmTimeoutError
+from harness.targets import open_target
+from harness.swtpm_process import SwtpmOptions, SwtpmProcess
+
+from .conftest import get_random_cmd, rc_of, startup_cmd
+
+FD = "fd=1"
+CLASSIC = "fd=0"
+
+
+def _open(uri: str):
+    target = open_target(uri)
+    return target, target.open()
+
+
+@pytest.mark.parametrize("mode", [CLASSIC, FD])
+@pytest.mark.parametrize("fault", [
+    "lose@2", "drop_cmd@2", "busy@2:3", "corrupt@2", "busoff@2:0.8", "fc_delay@2:0.3", "fc_delay@2:1.5",
+    "lose_cf@2",
+])
+def test_fault_is_recovered(swtpm_backend, bus_name, mode, fault):
+    target, t = _open(f"can://virtual/{bus_name}?{mode}&backend={swtpm_backend}&faults={fault}")
+    try:
+        for _ in range(4):
+            response = t.exchange(get_random_cmd(32))
+            assert rc_of(response) == 0 and len(response) == 10 + 2 + 32
+        records = list(t.log)
+        assert all(r.error == "" for r in records)
+        gateway = target.bridge.simulator
+        if fault.startswith(("fc_delay", "lose_cf")) and mode == FD:
+            # FD carries these messages in single frames: no flow control to
+            # delay; a "lost CF" is then the next single frame, also recovered.
+            assert sum(r.retries for r in records) <= 1
+        elif fault == "fc_delay@2:0.3":
+            assert target.bridge.tap.delayed == 1  # late, within N_Bs: no retry needed
+            assert records[1].retries == 0
+        else:
+            assert records[1].retries >= 1, f"{fault}: command 2 needed no recovery"
+            assert gateway.faults.fired == [fault]
+        assert gateway.stats["commands"] == 4  # executed once each: at-most-once
+    finally:
+        target.close()
+
+
+def test_late_duplicate_response_is_dropped_as_stale(swtpm_backend, bus_name):
+    target, t = _open(f"can://virtual/{bus_name}?backend={swtpm_backend}&faults=dup@1:0.2")
+    try:
+        first = t.exchange(get_random_cmd(16))
+        import time
+        time.sleep(0.5)  # the duplicate of response 1 arrives meanwhile
+        second = t.exchange(get_random_cmd(16))
+        assert rc_of(second) == 0 and second != first
+        assert t.stats["stale"] == 1
+    finally:
+        target.close()
+
+
+def test_long_bus_off_fails_one_command_clearly_then_recovers(swtpm_backend, bus_name):
+    # Default command bounds (GetRandom is "short": 20 ms + 2.5 s link margin).
+    target, t = _open(f"can://virtual/{bus_name}?backend={swtpm_backend}&faults=busoff@2:3.5")
+    try:
+        assert rc_of(t.exchange(get_random_cmd())) == 0
+        with pytest.raises(TpmTimeoutError, match=r"TPM2_GetRandom got no response within .*retransmissions"):
+            t.exchange(get_random_cmd())
+        assert rc_of(t.exchange(get_random_cmd())) == 0  # the gateway is back
+        errors = [r.error for r in t.log]
+        assert errors[0] == "" and "no response" in errors[1] and errors[2] == ""
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("uri", ["serial+sim://?framing=slip", "serial+sim://?framing=cobs"])
+@pytest.mark.parametrize("fault", ["lose@2", "corrupt@2", "busy@2:2", "drop_cmd@2"])
+def test_serial_faults_recovered(swtpm_backend, uri, fault):
+    target, t = _open(f"{uri}&backend={swtpm_backend}&faults={fault}")
+    try:
+        for _ in range(3):
+            assert rc_of(t.exchange(get_random_cmd(8))) == 0
+        assert list(t.log)[1].retries >= 1
+        assert target.bridge.simulator.stats["commands"] == 3
+    finally:
+        target.close()
+
+
+def test_ping_reset_power_cycle_and_locality(swtpm_backend, bus_name):
+    target, t = _open(f"can://virtual/{bus_name}?fd=1&backend={swtpm_backend}")
+    try:
+        alive = t.ping()
+        assert alive.version == p.VERSION and alive.can_power_cycle and not alive.executing
+        t.reset_gateway()
+        t.power_cycle()
+        assert rc_of(t.exchange(get_random_cmd())) == 0x100  # TPM_RC_INITIALIZE: Startup needed
+        assert rc_of(t.exchange(startup_cmd())) == 0
+        t.set_locality(3)
+        assert rc_of(t.exchange(get_random_cmd())) == 0
+        assert target.bridge.simulator.backend.locality == 3
+        assert list(t.log)[-1].locality == 3
+        t.set_locality(0)
+        assert rc_of(t.exchange(get_random_cmd())) == 0
+    finally:
+        target.close()
+
+
+def test_gateway_error_when_the_tpm_behind_it_is_gone(bus_name):
+    process = SwtpmProcess(SwtpmOptions(ek_certs=False))
+    target, t = _open(f"can://virtual/{bus_name}?backend=swtpm://127.0.0.1:{process.port}")
+    try:
+        assert rc_of(t.exchange(get_random_cmd())) == 0
+        process.stop()
+        with pytest.raises(BusError, match="gateway answered the TPM command with ERROR BACKEND_FAILED"):
+            t.exchange(get_random_cmd())
+        assert t.stats["gateway_errors"] == 1
+    finally:
+        target.close()
+        process.stop()
+
+
+def test_no_gateway_on_the_bus_is_a_clear_error(bus_name):
+    with pytest.raises(TpmTimeoutError, match="no answer from the gateway to PING"):
+        open_target(f"can://virtual/{bus_name}?sim=0&retry=0.2").open()
