@@ -26,6 +26,8 @@ class EspecSim(InstrumentSim):
         self.plant = plant or ThermalPlant()
         self.mode = "CONSTANT"
         self.power = True
+        #: every request line received, for tests pinning the wire format.
+        self.requests: list[str] = []
         self._master, self._slave = pty.openpty()
         tty.setraw(self._slave)
         self.path = os.ttyname(self._slave)
@@ -83,7 +85,8 @@ class EspecSim(InstrumentSim):
                 return
             while b"\r\n" in buf:
                 line, buf = buf.split(b"\r\n", 1)
-                reply = self.handle(line.decode("ascii", "replace"))
+                self.requests.append(line.decode("ascii", "replace"))
+                reply = self.handle(self.requests[-1])
                 if not self.silent:
                     os.write(self._master, reply.encode("ascii") + b"\r\n")
 

@@ -24,9 +24,12 @@ class SimservSim(LineTcpSim):
         super().__init__(port)
         self.plant = plant or ThermalPlant()
         self.manual = True
+        #: every raw request received (without CR), for tests pinning the wire format.
+        self.requests: list[bytes] = []
         self.address = f"simserv://127.0.0.1:{self.port}"
 
     def handle(self, request: bytes) -> bytes | None:
+        self.requests.append(request)
         fields = request.strip(b"\r\n").split(SEP)
         try:
             cmd = int(fields[0])
