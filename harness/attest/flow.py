@@ -28,7 +28,8 @@ from harness.attest.enroll import Enrollment, EnrollmentError, enroll
 from harness.attest.eventlog import EventLog
 from harness.attest.golden import Golden, GoldenResult, evaluate
 from harness.attest.quote import Quote, take_quote, verify_quote
-from harness.attest.replay import ReplayReport, check_event_data, compare, replay
+from harness.attest.replay import (SRTM_PCRS, ReplayReport, check_event_data, compare,
+                                   expected_values, replay)
 from harness.errors import HarnessError
 from harness.identity import read_properties
 from harness.tpm import properties as PT
@@ -83,6 +84,11 @@ class AttestationResult:
         }
 
 
+def checked_pcrs(log: EventLog) -> list[int]:
+    """PCRs read and quoted: the firmware's PCRs 0-7 and every PCR the log extends."""
+    return sorted(set(SRTM_PCRS) | set(log.pcrs()))
+
+
 def _firmware_version(esapi) -> int:
     props = read_properties(esapi)
     return (props.get(PT.FIRMWARE_VERSION_1, 0) << 32) | props.get(PT.FIRMWARE_VERSION_2, 0)
@@ -108,17 +114,19 @@ def _enroll_stage(esapi, result: AttestationResult, ek_type: str, ca_certs,
 def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLog,
                   banks: list[str]) -> None:
     rep = replay(log)
-    quote = take_quote(esapi, en.ak_handle, banks, log.pcrs())
+    pcrs = checked_pcrs(log)
+    quote = take_quote(esapi, en.ak_handle, banks, pcrs)
     result.quote = quote
+    expected = expected_values(log, rep, pcrs)
     checks = verify_quote(quote, en.ak_key(), en.ak_qualified_name,
-                          {b: rep.values[b] for b in banks}, "replayed log",
+                          {b: expected[b] for b in banks}, "replayed log",
                           _firmware_version(esapi))
     digest_check = next((c for c in checks if c[0] == "pcr digest"), None)
     own = [c for c in checks if c[0] not in ("pcr digest",)]
     bad = [c for c in own if not c[1]]
     result.stages.append(Stage("quote", FAIL if bad else PASS,
                                bad[0][2] if bad else
-                               f"signed by the AK over {len(log.pcrs())} PCRs x {len(banks)} "
+                               f"signed by the AK over {len(pcrs)} PCRs x {len(banks)} "
                                "banks, nonce and clock verified",
                                [f"{'ok ' if ok else 'BAD'} {name}: {text}"
                                 for name, ok, text in own]))
@@ -189,7 +197,7 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
     finally:
         if en is not None:
             en.flush(esapi)
-    chip = pcr_ops.read_pcrs(esapi, banks, log.pcrs()) if banks else {}
+    chip = pcr_ops.read_pcrs(esapi, banks, checked_pcrs(log)) if banks else {}
     report = compare(log, chip, "PCR_Read", trusted=trusted, active_banks=active)
     result.pcr_read_report = report
     result.stages.append(Stage("replay vs PCR_Read", PASS if report.ok else FAIL,

@@ -81,6 +81,19 @@ def replay(log: EventLog) -> Replay:
     return out
 
 
+# PCRs the PC Client firmware (SRTM) measures into; a verifier checks them even
+# when the log has no event for one (then it must still be at its reset value).
+SRTM_PCRS = tuple(range(8))
+
+
+def expected_values(log: EventLog, rep: Replay, pcrs: list[int]) -> dict[str, dict[int, bytes]]:
+    """Replayed value of every PCR in ``pcrs`` (reset value where the log has no event)."""
+    sizes = {bank: size for bank, (_a, size) in zip(log.banks, log.spec_id.algorithms)}
+    locality = log.startup_locality()
+    return {bank: {p: values.get(p, reset_value(sizes[bank], p, locality)) for p in pcrs}
+            for bank, values in rep.values.items()}
+
+
 @dataclass(frozen=True)
 class DataCheck:
     """An event whose digest in ``bank`` is not the hash of its own data."""
@@ -212,8 +225,20 @@ def compare(log: EventLog, chip: dict[str, dict[int, bytes]], against: str = "PC
             divergences.append(f"bank {bank}: the log carries it but the chip has no active "
                                f"{bank} PCR bank (active: {', '.join(active_banks)})")
             continue
-        for pcr, value in sorted(rep.values[bank].items()):
+        size = dict(zip(log.banks, (sz for _a, sz in log.spec_id.algorithms)))[bank]
+        for pcr in sorted(set(rep.values[bank]) | set(chip.get(bank, {}))):
             chip_value = chip.get(bank, {}).get(pcr)
+            if pcr not in rep.values[bank]:
+                value = reset_value(size, pcr, log.startup_locality() if pcr == 0 else 0)
+                rows.append(PcrRow(bank, pcr, value, chip_value, 0))
+                if chip_value != value:
+                    rows[-1].note = "no event in the log"
+                    divergences.append(
+                        f"PCR {pcr} {bank}: the log has no event for it, but {against} is "
+                        f"{chip_value.hex()[:16]}..., not its reset value: measurements are "
+                        "missing from the log")
+                continue
+            value = rep.values[bank][pcr]
             n = len(rep.history[bank][pcr])
             if chip_value is None:
                 rows.append(PcrRow(bank, pcr, value, None, n, f"not read from {against}"))
@@ -221,7 +246,7 @@ def compare(log: EventLog, chip: dict[str, dict[int, bytes]], against: str = "PC
                 continue
             rows.append(PcrRow(bank, pcr, value, chip_value, n))
     by_key = {(r.bank, r.pcr): r for r in rows}
-    bad_rows = [r for r in rows if not r.ok and r.chip is not None]
+    bad_rows = [r for r in rows if not r.ok and r.chip is not None and r.events]
     explained: list[tuple[int, str]] = []
     for row in bad_rows:
         matching = [b for b in log.banks if b != row.bank and (b, row.pcr) in by_key
