@@ -112,3 +112,21 @@ class RocaGen:
 @pytest.fixture
 def roca_gen() -> RocaGen:
     return RocaGen()
+
+
+@pytest.fixture
+def leaky_chip():
+    """SIMULATION: a swtpm whose signatures leak their nonce length (75-80 µs per bit)."""
+    from harness.audit.leaky_transport import SimulatedNonceLeakTransport
+
+    chip = open_chip(lambda t: SimulatedNonceLeakTransport(t, us_per_bit=80.0))
+    yield chip
+    close_chip(chip)
+
+
+@pytest.fixture
+def fresh_chip():
+    """A swtpm of the test's own (it may be stopped by the test)."""
+    chip = open_chip()
+    yield chip
+    close_chip(chip)

@@ -1,0 +1,76 @@
+"""``tpmhil audit`` end to end on spawned swtpms."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from harness.cli.main import main
+
+
+def _run(capsys, *argv):
+    rc = main(["audit", *argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _only_folder(base):
+    (folder,) = [p for p in base.iterdir() if p.is_dir()]
+    return folder
+
+
+def test_clean_swtpm_passes_and_shows_identity_and_firmware(tmp_path, capsys):
+    rc, out, err = _run(capsys, "--tpm", "swtpm", "--samples", "1200", "--results", str(tmp_path))
+    assert rc == 0, out + err
+    assert "chip        IBM (0x49424d00) 'SW   TPM'" in out
+    assert "firmware    20191023.00163636 (rule libtpms" in out
+    for check in ("advisories", "ek_credentials", "roca", "nonce_timing:ecdsa",
+                  "nonce_timing:ecschnorr", "reference_probes"):
+        assert f"PASS         {check}" in out, check
+    assert "verdict       PASS" in out
+    folder = _only_folder(tmp_path)
+    audit = json.loads((folder / "audit.json").read_text())
+    assert audit["verdict"] == "PASS"
+    assert audit["firmware"]["text"] == "20191023.00163636"
+    assert (folder / "evidence" / "nonce_timing.png").stat().st_size > 10_000
+    assert json.loads((folder / "summary.json").read_text())["audit"] == "PASS"
+    with sqlite3.connect(folder / "store.sqlite") as db:
+        rows = dict(db.execute("SELECT nodeid, outcome FROM tests"))
+        signs = db.execute("SELECT COUNT(*) FROM exchanges WHERE command = 'TPM2_Sign'").fetchone()[0]
+    assert rows["audit::roca"] == "passed" and rows["audit::reference_probes"] == "passed"
+    assert signs >= 2 * 1200
+
+
+def test_leaking_target_exits_non_zero(tmp_path, capsys):
+    rc, out, _ = _run(capsys, "--tpm", "swtpm", "--samples", "1200", "--results", str(tmp_path),
+                      "--simulate-nonce-leak", "80", "--skip", "roca", "--skip", "reference_probes",
+                      "--skip", "ek_credentials")
+    assert rc == 1
+    assert "[SIMULATED NONCE LEAK]" in out
+    assert "FAIL         nonce_timing:ecdsa     leaks" in out
+    assert "NOT RUN      roca" in out  # a skipped check is shown as not run, never as passed
+    assert "verdict       WEAKNESS FOUND" in out
+
+
+def test_broken_lab_catalogue_is_one_clear_error(tmp_path, capsys):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("advisories:\n  - {id: L-1, title: t, manufacturer: IBM, check: roca, "
+                   "affected: [{max: '1.x'}]}\n")
+    rc, out, err = _run(capsys, "--tpm", "swtpm", "--advisories", str(lab), "--results", str(tmp_path))
+    assert rc == 2
+    assert f"advisory catalogue {lab}: entry 0 (L-1): field 'affected[0].max'" in err
+    assert out == ""
+
+
+def test_lab_catalogue_entry_matching_the_chip_fails_the_audit(tmp_path, capsys):
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("catalogue_version: lab-1\nadvisories:\n"
+                   "  - {id: LAB-SWTPM-1, title: lab finding on libtpms builds, manufacturer: IBM,\n"
+                   "     firmware_format: libtpms, check: none,\n"
+                   f"     affected: [{{versions: ['{0x20191023}.{0x163636}']}}]}}\n")
+    rc, out, _ = _run(capsys, "--tpm", "swtpm", "--advisories", str(lab), "--results", str(tmp_path),
+                      "--skip", "roca", "--skip", "nonce_timing", "--skip", "reference_probes",
+                      "--skip", "ek_credentials")
+    assert rc == 1
+    assert "FAIL         advisories" in out and "LAB-SWTPM-1" in out
+    assert "lab-1 (lab.yaml)" in out
