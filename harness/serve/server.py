@@ -199,6 +199,11 @@ class TpmServer:
         if self.store is not None:
             self.store.add_event(f"serve.{kind}", detail)
 
+    def flush_log(self) -> None:
+        """Write the exchanges held in memory to the store now."""
+        with self.chip_lock:
+            self._drain_log()
+
     def _drain_log(self) -> None:
         if self.store is not None:
             records = self.transport.log.drain()
