@@ -1,0 +1,84 @@
+"""The boot log the attestation suite judges, and how it is obtained.
+
+* ``TPMHIL_EVENTLOG=FILE``: the board's own log (on Linux
+  ``/sys/kernel/security/tpm0/binary_bios_measurements``), with
+  ``TPMHIL_GOLDEN=FILE`` for the board type's golden measurements and
+  ``TPMHIL_EK_CA=CA1.pem:CA2.pem`` for the EK certificate's issuers.
+* a ``device://`` target without ``TPMHIL_EVENTLOG``: the kernel's log.
+* a disposable target (spawned swtpm, virtual bus chips): the synthetic boot
+  is extended into the TPM once per session (power-cycling it first when its
+  PCRs 0-7 are already measured) and its golden file is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.attest import synth
+from harness.attest.enroll import load_ca_certificates
+from harness.attest.eventlog import EventLog, encode_eventlog, read_eventlog
+from harness.attest.golden import Golden, load_golden, parse_golden
+from harness.errors import HarnessError
+from harness.transports.tcti import open_esapi
+
+KERNEL_LOG = Path("/sys/kernel/security/tpm0/binary_bios_measurements")
+
+
+@dataclass
+class BootUnderTest:
+    log: EventLog
+    path: Path
+    golden: Golden | None
+    ca_certs: list
+    origin: str
+
+
+def _synthesize(tpm_raw, out: Path) -> EventLog:
+    from fixtures.cleanup import ensure_started
+
+    esapi = open_esapi(tpm_raw)
+    try:
+        try:
+            log = synth.synthesize(esapi)
+        except HarnessError as exc:
+            if "reset value" not in str(exc):
+                raise
+            tpm_raw.power_cycle()  # disposable target: start from a clean boot
+            ensure_started(esapi)
+            log = synth.synthesize(esapi)
+    finally:
+        esapi.close()
+    out.write_bytes(encode_eventlog(log))
+    return read_eventlog(out)
+
+
+@pytest.fixture(scope="session")
+def boot_under_test(tpm_target, tpm_raw, tmp_path_factory) -> BootUnderTest:
+    env_log = os.environ.get("TPMHIL_EVENTLOG")
+    env_golden = os.environ.get("TPMHIL_GOLDEN")
+    ca_files = [p for p in os.environ.get("TPMHIL_EK_CA", "").split(os.pathsep) if p]
+    if not ca_files and tpm_target.disposable:
+        from harness.swtpm_process import ca_root_certificates
+
+        ca_files = [str(p) for p in ca_root_certificates()]
+    cas = load_ca_certificates(ca_files)
+    golden = load_golden(env_golden) if env_golden else None
+    if env_log:
+        path = Path(env_log)
+        return BootUnderTest(read_eventlog(path), path, golden, cas, "TPMHIL_EVENTLOG")
+    if tpm_target.uri.scheme == "device":
+        if not KERNEL_LOG.exists():
+            pytest.fail(f"{KERNEL_LOG} does not exist (securityfs not mounted, or firmware "
+                        "without a TCG2 log); set TPMHIL_EVENTLOG=FILE")
+        return BootUnderTest(read_eventlog(KERNEL_LOG), KERNEL_LOG, golden, cas, "kernel")
+    if not tpm_target.disposable:
+        pytest.skip("no event log for this non-disposable target: set TPMHIL_EVENTLOG=FILE "
+                    "(the synthetic boot is only extended into disposable TPMs)")
+    path = tmp_path_factory.mktemp("attestation") / "synthetic-boot.log"
+    log = _synthesize(tpm_raw, path)
+    golden = golden or parse_golden(synth.golden_document(log.banks), "synthetic golden")
+    return BootUnderTest(log, path, golden, cas, "synthetic")
