@@ -68,6 +68,27 @@ def raw(tpm_raw):
     return send
 
 
+TPM_RS_PW = 0x40000009
+TPM_ST_SESSIONS = 0x8002
+
+
+@pytest.fixture
+def raw_pw(tpm_raw):
+    """``raw_pw(code, handles, params, auths=1) -> (rc, response)``: a raw command with
+    ``auths`` empty password sessions (TPM 2.0 Part 1 §19.8.4), for malformed or
+    out-of-range inputs that ESAPI would refuse to send."""
+
+    def send(code: int, handles: list[int], params: bytes = b"", auths: int = 1):
+        session = struct.pack(">IHBH", TPM_RS_PW, 0, 0, 0)
+        area = session * auths
+        body = (b"".join(struct.pack(">I", h) for h in handles)
+                + struct.pack(">I", len(area)) + area + params)
+        response = tpm_raw.exchange(build_command(code, body, TPM_ST_SESSIONS))
+        return struct.unpack_from(">I", response, 6)[0], response
+
+    return send
+
+
 @pytest.fixture
 def primary(tpm):
     """``primary(template, attrs=None, hierarchy=OWNER, auth=b"") -> (handle, TPM2B_PUBLIC)``."""
