@@ -13,7 +13,7 @@ from pathlib import Path
 from reports.assessment import Assessment
 
 COLUMNS = ["standard", "requirement", "title", "requirement_verdict", "run_id", "test", "point_id",
-           "test_outcome", "linked_by", "duration_s", "evidence"]
+           "test_outcome", "linked_by", "judged", "duration_s", "evidence"]
 
 
 def matrix_rows(assessment: Assessment) -> list[dict[str, object]]:
@@ -25,10 +25,11 @@ def matrix_rows(assessment: Assessment) -> list[dict[str, object]]:
                 "requirement_verdict": v.verdict}
         if not v.tests:
             rows.append({**base, "run_id": "", "test": "", "point_id": "", "test_outcome": "",
-                         "linked_by": "", "duration_s": "", "evidence": v.note})
+                         "linked_by": "", "judged": "", "duration_s": "", "evidence": v.note})
         for t in v.tests:
             rows.append({**base, "run_id": t.run_id, "test": t.nodeid, "point_id": t.point_id or "",
                          "test_outcome": t.outcome, "linked_by": t.via,
+                         "judged": "yes" if t.judged else "no (beyond rated range)",
                          "duration_s": round(t.duration_s, 6),
                          "evidence": f"data/{t.run_id}/tests.csv; data/{t.run_id}/exchanges.csv"})
     return rows

@@ -54,6 +54,8 @@ def _observation(ref: TestRef, run_key: str, finished: float) -> common.Observat
              _prop("linked-by", ref.via.replace(" ", "-"))]
     if ref.point_id:
         props.append(_prop("campaign-point", ref.point_id))
+    if not ref.judged:
+        props.append(_prop("judged", "beyond-rated-range"))
     return common.Observation(
         uuid=_uuid(run_key, "obs", ref.run_id, ref.nodeid, ref.point_id or ""),
         title=ref.nodeid, description=f"pytest {ref.nodeid}: {ref.outcome}"

@@ -20,7 +20,8 @@ from harness.errors import ConfigError
 
 CATALOGUE_FILE = Path(__file__).with_name("requirements.yaml")
 
-_ENTRY_FIELDS = {"id", "aliases", "group", "title", "text", "markers", "commands", "environmental"}
+_ENTRY_FIELDS = {"id", "aliases", "group", "title", "text", "markers", "commands", "environmental",
+                 "events"}
 
 
 def normalise_id(req_id: str) -> str:
@@ -46,6 +47,8 @@ class Requirement:
         markers: pytest markers whose tests give evidence for this entry.
         commands: TPM commands behind the evidence.
         environmental: True when campaign conditions are part of the evidence.
+        events: campaign event kinds (power_cycle, brown_out...): a test that ran
+            at a point with such an event gives evidence for this entry.
     """
 
     id: str
@@ -59,6 +62,7 @@ class Requirement:
     markers: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
     environmental: bool = False
+    events: tuple[str, ...] = ()
 
     @property
     def oscal_id(self) -> str:
@@ -82,6 +86,9 @@ class Catalogue:
 
     def by_marker(self, marker: str) -> list[Requirement]:
         return [r for r in self.requirements if marker in r.markers]
+
+    def by_event(self, kind: str) -> list[Requirement]:
+        return [r for r in self.requirements if kind in r.events]
 
     def __iter__(self):
         return iter(self.requirements)
@@ -122,6 +129,7 @@ def _parse_entry(entry: object, index: int, path: Path, standards: dict) -> Requ
         markers=tuple(_field(entry, "markers", where, list, [])),
         commands=tuple(_field(entry, "commands", where, list, [])),
         environmental=bool(_field(entry, "environmental", where, bool, False)),
+        events=tuple(_field(entry, "events", where, list, [])),
     )
 
 

@@ -70,6 +70,11 @@ CHECKS = [
      ["functional"], ["IEC62443-4-2:CR 4.2"], None),
     ("suites/startup/test_selftest.py::test_full_selftest[cold]", _check_selftest,
      ["environmental"], ["IEC62443-4-2:CR 7.4", "FIPS140-3:self-tests"], "p01-cold"),
+    # p02-hot lies beyond the rated range (its EFP/EFT check event says so) and saw a power cycle
+    ("rigs/campaign/efp_check.py::efp_eft[p02-hot]", _check_sha256_kat, ["environmental"],
+     ["FIPS140-3:EFP/EFT"], "p02-hot"),
+    ("suites/nv/test_nv_present.py::test_reserved_index_present[hot]", _check_nv_index_present,
+     ["functional"], ["IEC62443-4-2:CR 4.1"], "p02-hot"),
 ]
 
 
@@ -120,6 +125,9 @@ def make_run_folder(base: Path, run_id: str = "20261125-120000-beef") -> Path:
         store.set_meta("profile_name", "swtpm")
         store.set_meta("rig", "test rig (telemetry rows written by tests/reports)")
         store.start_point("p01-cold", 1, "-40 °C, 3.0 V", {"temperature_C": -40.0, "voltage_V": 3.0})
+        store.start_point("p02-hot", 2, "95 °C, 3.3 V", {"temperature_C": 95.0, "voltage_V": 3.3})
+        store.add_event("power_cycle", {"off_s": 0.2}, "p02-hot")
+        store.add_event("efp_check", {"out_of_range": True, "verdict": "PASS"}, "p02-hot")
         now = time.time()
         store.add_telemetry([TelemetrySample(now + i, "chamber", "temperature", -40.0 + 0.1 * i, "°C",
                                              "p01-cold") for i in range(5)]
@@ -128,6 +136,7 @@ def make_run_folder(base: Path, run_id: str = "20261125-120000-beef") -> Path:
         for nodeid, check, markers, reqs, point in CHECKS:
             _run_check(folder, esapi, transport.log, nodeid, check, markers, reqs, point)
         store.finish_point("p01-cold", "done")
+        store.finish_point("p02-hot", "done")
         store.add_test(TestRecord("suites/da/test_lockout.py::test_lockout_after_max_tries",
                                   "skipped", 0.0, now, now, ("destructive",),
                                   ("IEC62443-4-2:CR 1.11",), "", "destructive test not allowed", "",

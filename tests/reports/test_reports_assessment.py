@@ -37,12 +37,29 @@ def test_requirement_without_tests_is_not_covered(run_dir) -> None:
 def test_environmental_requirements_carry_point_conditions(run_dir) -> None:
     _, by_id = _verdicts(run_dir)
     efp = by_id["FIPS140-3:efp-eft"]
-    assert efp.verdict == PASS and efp.tests[0].via == "marker environmental"
-    (cond,) = efp.conditions
-    assert cond["point_id"] == "p01-cold" and cond["params"]["temperature_C"] == -40.0
-    assert cond["measured"]["temperature"]["min"] == -40.0
-    assert cond["measured"]["voltage"]["samples"] == 5
+    assert efp.verdict == PASS
+    assert {(t.point_id, t.via) for t in efp.tests} == {("p01-cold", "marker environmental"),
+                                                       ("p02-hot", "requirement")}
+    cold, hot = efp.conditions
+    assert cold["point_id"] == "p01-cold" and cold["params"]["temperature_C"] == -40.0
+    assert cold["measured"]["temperature"]["min"] == -40.0
+    assert cold["measured"]["voltage"]["samples"] == 5
+    assert cold["passed"] == 1 and not cold["beyond_rated"]
+    assert hot["beyond_rated"] and hot["events"] == ["efp_check", "power_cycle"]
     assert by_id["IEC62443-4-2:CR 7.4"].conditions == efp.conditions
+
+
+def test_beyond_rated_range_is_not_judged_outside_efp(run_dir) -> None:
+    _, by_id = _verdicts(run_dir)
+    # the NV check really fails at p02-hot, but that point is beyond the rated range
+    conf = by_id["IEC62443-4-2:CR 4.1"]
+    assert [t.outcome for t in conf.tests] == ["failed"] and not conf.tests[0].judged
+    assert conf.verdict == NOT_COVERED and "beyond the rated range" in conf.note
+    # a power cycle at the point links its tests to CR 7.4, not judged there either
+    recovery = {t.nodeid: t for t in by_id["IEC62443-4-2:CR 7.4"].tests}
+    hot = recovery["suites/nv/test_nv_present.py::test_reserved_index_present[hot]"]
+    assert hot.via == "event power_cycle at point" and not hot.judged
+    assert by_id["IEC62443-4-2:CR 7.4"].verdict == PASS
 
 
 def test_failure_text_is_redacted_when_loaded(run_dir, facts) -> None:

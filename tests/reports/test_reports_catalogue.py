@@ -18,7 +18,8 @@ FIPS = ["self-tests", "conditional-self-tests", "approved-algorithms", "approved
 def test_catalogue_holds_every_required_entry() -> None:
     cat = load_catalogue()
     ids = {r.id for r in cat}
-    assert {f"IEC62443-4-2:{c}" for c in IEC} | {f"FIPS140-3:{a}" for a in FIPS} == ids
+    assert {f"IEC62443-4-2:{c}" for c in IEC} | {f"FIPS140-3:{a}" for a in FIPS} <= ids
+    assert {r.standard for r in cat} == {"IEC62443-4-2", "FIPS140-3"}
 
 
 @pytest.mark.parametrize("alias,canonical", [

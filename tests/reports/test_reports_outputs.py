@@ -71,7 +71,7 @@ def test_allure_environment_categories_and_report(package: Path, run_dir: Path) 
     assert {"TPM error response", "Not run on this target"} <= {c["name"] for c in cats}
     report = package / "allure-report"
     assert (report / "index.html").is_file()
-    assert len(json.loads((report / "test-results.json").read_text())["byId"]) == 5
+    assert len(json.loads((report / "test-results.json").read_text())["byId"]) == 7
     env = {e["name"]: e["values"] for e in json.loads((report / "widgets" / "allure_environment.json").read_text())}
     assert env["chip.firmware"] == ["8217.4131"]
     assert "TPM error response" in (report / "widgets" / "categories.json").read_text()
