@@ -1,0 +1,54 @@
+"""Fixtures of the security suite.
+
+Environment (the suites share pytest's options with every area, so the
+audit's own settings come from the environment):
+    TPMHIL_AUDIT_SAMPLES   signatures per EC scheme for the timing test
+                           (default harness.audit.nonce_timing.DEFAULT_SAMPLES)
+    TPMHIL_ADVISORIES      a lab's advisory files, separated by ':'
+    TPMHIL_EK_ROOTS        folder of vendor EK roots (swtpm's local CA is added
+                           for a spawned swtpm)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.audit import nonce_timing
+from harness.audit.catalogue import load_catalogues
+from harness.audit.ekcert import load_trust_roots
+
+
+@pytest.fixture(scope="session")
+def advisory_catalogue():
+    extra = [p for p in os.environ.get("TPMHIL_ADVISORIES", "").split(os.pathsep) if p]
+    return load_catalogues(extra)
+
+
+@pytest.fixture(scope="session")
+def audit_samples() -> int:
+    raw = os.environ.get("TPMHIL_AUDIT_SAMPLES", str(nonce_timing.DEFAULT_SAMPLES))
+    try:
+        n = int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"TPMHIL_AUDIT_SAMPLES={raw!r}: expected a whole number") from None
+    if n < 100:
+        raise pytest.UsageError(f"TPMHIL_AUDIT_SAMPLES={n}: at least 100 signatures are needed")
+    return n
+
+
+@pytest.fixture(scope="session")
+def ek_roots(tpm_target):
+    paths = [os.environ["TPMHIL_EK_ROOTS"]] if os.environ.get("TPMHIL_EK_ROOTS") else []
+    if tpm_target.uri.scheme == "swtpm" and not tpm_target.uri.host:
+        from harness.swtpm_process import ca_root_certificates
+
+        paths.extend(str(p) for p in ca_root_certificates())
+    return load_trust_roots(paths)
+
+
+@pytest.fixture
+def evidence_dir(results, tmp_path):
+    """Where plots go: the results folder's evidence/ when writing one."""
+    return results.evidence_dir if results is not None else tmp_path

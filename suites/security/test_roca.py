@@ -1,0 +1,17 @@
+"""ROCA (CVE-2017-15361): no RSA key the chip produces has the fingerprint."""
+
+import pytest
+
+from harness.audit.checks import FAIL, NOT_RUN, REQUIREMENTS, check_roca
+
+pytestmark = [pytest.mark.security]
+
+
+@pytest.mark.spec("Nemec et al., CCS 2017 (ROCA); TPM 2.0 Part 3 §24.1 CreatePrimary, §12.1 Create")
+@pytest.mark.requirement(*REQUIREMENTS["roca"])
+def test_chip_rsa_keys_have_no_roca_fingerprint(tpm, identity):
+    if "rsa" not in identity.algorithms:
+        pytest.skip("the chip offers no RSA")
+    outcome = check_roca(tpm)
+    assert outcome.verdict not in (FAIL, NOT_RUN), outcome.summary
+    assert len(outcome.details) >= 3  # EK, storage primary, created key at least
