@@ -1,0 +1,128 @@
+"""``labgrid://PLACE`` with a real coordinator and exporter on localhost."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError, TargetError
+from harness.lab.coordinator import Coordinator
+from harness.lab.fanout import run_places
+from harness.targets import open_target
+
+# A run that acquires a place, reports, and holds it until a file appears.
+HOLDER = """
+import sys, time, pathlib
+from harness.targets import open_target
+from harness.errors import HarnessError
+target = open_target(sys.argv[1])
+try:
+    target.open()
+except HarnessError as exc:
+    print("REFUSED", exc, flush=True)
+    sys.exit(3)
+print("HELD", flush=True)
+release = pathlib.Path(sys.argv[2])
+deadline = time.monotonic() + 120
+while not release.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+target.close()
+"""
+
+
+def holder_of(lab, place: str) -> str | None:
+    coordinator = Coordinator(lab.address)
+    try:
+        return coordinator.holder(place)
+    finally:
+        coordinator.close()
+
+
+def spawn_holder(lab, place: str, release: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", HOLDER,
+                             f"labgrid://{place}?coordinator={lab.address}", str(release)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_functional_suite_through_a_labgrid_place(lab, helpers):
+    result = helpers.functional_suite(f"labgrid://board-a?coordinator={lab.address}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert helpers.passed_count(result.stdout) >= 30
+    assert "skipped" not in result.stdout.splitlines()[-1]
+    assert holder_of(lab, "board-a") is None  # released at the end of the run
+
+
+def test_target_finds_the_served_tpm_and_uses_lg_coordinator(lab, monkeypatch):
+    monkeypatch.setenv("LG_COORDINATOR", lab.address)
+    target = open_target("labgrid://board-b")
+    try:
+        target.open()
+        info = target.describe()
+        assert info["tpm"] == lab.served["board-b"].uri
+        assert info["resource"] == "tpm"
+        assert "+tpmhil-" in holder_of(lab, "board-b")
+    finally:
+        target.close()
+    assert holder_of(lab, "board-b") is None
+
+
+def test_two_concurrent_runs_cannot_both_hold_a_place(lab, tmp_path):
+    release = tmp_path / "release"
+    procs = [spawn_holder(lab, "board-a", release) for _ in range(2)]
+    try:
+        first_lines = [p.stdout.readline().strip() for p in procs]
+    finally:
+        release.touch()
+    codes = [p.wait(timeout=60) for p in procs]
+    outputs = [line + p.stdout.read() for line, p in zip(first_lines, procs)]
+    for p in procs:
+        p.stdout.close()
+    held = [o for o in outputs if o.startswith("HELD")]
+    refused = [o for o in outputs if o.startswith("REFUSED")]
+    assert len(held) == 1 and len(refused) == 1, outputs
+    assert "is held by" in refused[0] and "two runs never share a board" in refused[0]
+    assert sorted(codes) == [0, 3]
+    assert holder_of(lab, "board-a") is None
+
+
+def test_a_run_killed_while_holding_is_released_on_the_next_acquire(lab, tmp_path):
+    proc = spawn_holder(lab, "board-b", tmp_path / "never")
+    assert proc.stdout.readline().startswith("HELD")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    dead = holder_of(lab, "board-b")
+    assert dead and dead.endswith(f"+tpmhil-{proc.pid}")  # the coordinator still holds it for them
+    target = open_target(f"labgrid://board-b?coordinator={lab.address}")
+    try:
+        target.open()  # sees the holder's process gone, releases from it, acquires
+        assert holder_of(lab, "board-b") != dead
+    finally:
+        target.close()
+
+
+def test_place_errors_name_the_problem(lab, monkeypatch):
+    with pytest.raises(TargetError, match=r"'board-z' does not exist.*board-a, board-b"):
+        open_target(f"labgrid://board-z?coordinator={lab.address}").open()
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    with pytest.raises(ConfigError, match="LG_COORDINATOR"):
+        open_target("labgrid://board-a")
+
+
+def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("LG_COORDINATOR", lab.address)
+    code = run_places("board", ["--results", str(tmp_path), "-k", "random or pcr"])
+    assert code == 0
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    for place in ("board-a", "board-b"):
+        folder = run / "places" / place
+        assert (folder / "store.sqlite").exists(), (run / "places" / f"{place}.log").read_text()
+        summary = (folder / "summary.json").read_text()
+        assert '"verdict": "PASS"' in summary
+    assert '"board-a"' in (run / "summary.json").read_text()
+    assert holder_of(lab, "board-a") is None and holder_of(lab, "board-b") is None
