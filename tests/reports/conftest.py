@@ -161,6 +161,12 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_run():
+    """The builder itself, for tests that need a second results folder."""
+    return make_run_folder
+
+
+@pytest.fixture(scope="session")
 def facts() -> dict[str, str]:
     """What the folder was built with: the secret auth value and the unknown requirement id."""
     return {"secret": SECRET_AUTH, "unknown_req": UNKNOWN_REQ}

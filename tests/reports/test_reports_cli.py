@@ -34,3 +34,26 @@ def test_report_refuses_a_foreign_folder_and_a_missing_run(run_dir: Path, tmp_pa
     assert (foreign / "notes.txt").exists()
     assert main(["report", str(tmp_path / "nope"), "--no-pdf"]) == 2
     assert "is not a results folder" in capsys.readouterr().err
+
+
+def test_one_package_from_several_runs(run_dir: Path, lab_key: Path, tmp_path: Path,
+                                      make_run) -> None:
+    from reports.assessment import assess
+    from reports.catalogue import load_catalogue
+    from reports.package import build_package
+    from reports.run_data import load_runs
+
+    second = make_run(tmp_path / "results", "20261125-130000-cafe")
+    out = build_package([run_dir, second], tmp_path / "both", pdf=False, key_path=lab_key)
+    assert {p.name for p in (out / "data").iterdir()} == {run_dir.name, second.name}
+    one = {v.requirement.id: len(v.tests) for v in assess(load_catalogue(), load_runs([run_dir])).verdicts}
+    both = {v.requirement.id: len(v.tests) for v in
+            assess(load_catalogue(), load_runs([run_dir, second])).verdicts}
+    assert all(both[k] == 2 * one[k] for k in one)
+    assert main(["verify", str(out)]) == 0
+
+
+def test_the_same_run_twice_is_refused(run_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["report", str(run_dir), str(run_dir), "-o", str(tmp_path / "x"), "--no-pdf"]) == 2
+    assert "appears twice" in capsys.readouterr().err
+
