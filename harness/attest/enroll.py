@@ -35,8 +35,11 @@ from harness.errors import HarnessError
 
 TPM_RH_ENDORSEMENT = 0x4000000B
 EK_TYPES = {"rsa": "EK-RSA2048", "ecc": "EK-ECC256"}
+# noDA: the AK has an empty authValue, so dictionary-attack protection adds nothing and
+# would make attestation fail on a board whose DA counter is locked out for other reasons.
 AK_ATTRIBUTES = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
-                 | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.SIGN_ENCRYPT)
+                 | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.SIGN_ENCRYPT
+                 | TPMA_OBJECT.NODA)
 AK_TEMPLATES = {"rsa": "rsa2048:rsassa-sha256:null", "ecc": "ecc256:ecdsa-sha256:null"}
 _NAME_ALGS = {int(TPM2_ALG.SHA1): "sha1", int(TPM2_ALG.SHA256): "sha256",
               int(TPM2_ALG.SHA384): "sha384", int(TPM2_ALG.SHA512): "sha512"}

@@ -177,6 +177,24 @@ def synthesize(esapi, banks: list[str] | None = None) -> EventLog:
     return parse_eventlog(data, "<synthetic>")
 
 
+def restart(esapi, transport) -> None:
+    """Reboot the TPM cleanly: Shutdown(CLEAR), power cycle, Startup(CLEAR).
+
+    The orderly shutdown matters: after a non-orderly one the TPM counts a
+    dictionary-attack failure (Part 1 §19.8.6), and a few of those lock it out.
+    """
+    from tpm2_pytss import TSS2_Exception
+    from tpm2_pytss.constants import TPM2_RC, TPM2_SU
+
+    esapi.shutdown(TPM2_SU.CLEAR)
+    transport.power_cycle()
+    try:
+        esapi.startup(TPM2_SU.CLEAR)
+    except TSS2_Exception as exc:
+        if exc.rc != TPM2_RC.INITIALIZE:  # a simulator that starts itself after a power cycle
+            raise
+
+
 def golden_document(banks: list[str]) -> dict:
     """A golden file (see :mod:`harness.attest.golden`) for the synthetic board."""
     stages: list[dict] = []

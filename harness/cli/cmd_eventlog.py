@@ -43,13 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _reset(esapi, transport) -> None:
-    from fixtures.cleanup import ensure_started
-
     try:
-        transport.power_cycle()
+        synth.restart(esapi, transport)
     except (NotSupportedError, NotImplementedError, AttributeError) as exc:
         raise HarnessError(f"--reset: this target cannot be power-cycled ({exc})") from exc
-    ensure_started(esapi)
 
 
 def _synth(args: argparse.Namespace) -> int:
