@@ -14,7 +14,7 @@ from harness.audit import ekcert, firmware, nonce_timing, refprobes, roca
 from harness.audit.catalogue import Catalogue, Match
 from harness.errors import HarnessError
 
-PASS, FAIL, NOT_RUN, INCONCLUSIVE = "pass", "FAIL", "not run", "inconclusive"
+PASS, FAIL, NOT_RUN, INCONCLUSIVE, ERROR = "pass", "FAIL", "not run", "inconclusive", "ERROR"
 
 #: Requirement ids each check gives evidence for (reports/catalogue/requirements.yaml).
 REQUIREMENTS = {
@@ -39,7 +39,8 @@ class CheckOutcome:
 
     @property
     def failed(self) -> bool:
-        return self.verdict == FAIL
+        """A weakness or a check that could not complete: neither is a pass."""
+        return self.verdict in (FAIL, ERROR)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "verdict": self.verdict, "summary": self.summary,
@@ -75,8 +76,10 @@ def check_advisories(catalogue: Catalogue, identity, profile_format: str | None)
     return CheckOutcome("advisories", verdict, summary, details, REQUIREMENTS["advisories"]), matches
 
 
-def check_roca(esapi) -> CheckOutcome:
+def check_roca(esapi, identity=None) -> CheckOutcome:
     """ROCA fingerprint on every RSA key the chip produced here."""
+    if identity is not None and "rsa" not in identity.algorithms:
+        return CheckOutcome("roca", NOT_RUN, "the chip offers no RSA", [], REQUIREMENTS["roca"])
     keys = roca.chip_rsa_keys(esapi)
     if not keys:
         return CheckOutcome("roca", NOT_RUN, "the chip produced no RSA keys (RSA not offered?)",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
@@ -149,7 +150,7 @@ def chain_to_root(cert: x509.Certificate, pool: list[x509.Certificate], max_dept
         for candidate in issuers:
             try:
                 current.verify_directly_issued_by(candidate)
-            except (ValueError, TypeError, Exception):  # InvalidSignature and friends
+            except (InvalidSignature, ValueError, TypeError):  # not signed by this one
                 continue
             parent = candidate
             break

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from harness.audit import raw
 from harness.errors import HarnessError, TransportError
 from harness.tpm.names import rc_name
-from harness.tpm.wire import TPM_ST_NO_SESSIONS, TPM_ST_SESSIONS, build_command
+from harness.tpm.wire import TPM_ST_SESSIONS, build_command
 
 CC_START_AUTH_SESSION = 0x176
 CC_FLUSH_CONTEXT = 0x165

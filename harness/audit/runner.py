@@ -10,7 +10,7 @@ from typing import Callable
 
 from harness.audit import checks, nonce_timing
 from harness.audit.catalogue import Catalogue
-from harness.audit.checks import FAIL, NOT_RUN, PASS, CheckOutcome
+from harness.audit.checks import ERROR, FAIL, NOT_RUN, PASS, CheckOutcome
 from harness.results.run_folder import RunFolder
 from harness.results.store import TestRecord
 
@@ -74,23 +74,35 @@ def run_audit(esapi, transport, identity, profile_format: str | None, profile_na
         if on_outcome is not None:
             on_outcome(outcome)
 
+    def guarded(name: str, run: Callable[[], object]) -> None:
+        """Run one check; a check that breaks off is an ERROR verdict, never a pass."""
+        try:
+            result = run()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # TSS2_Exception, HarnessError, a bug: all must show
+            emit(CheckOutcome(name, ERROR, f"check could not complete: {type(exc).__name__}: {exc}",
+                              None, checks.REQUIREMENTS[name]))
+            return
+        for outcome in (result if isinstance(result, list) else [result]):
+            emit(outcome)
+
     emit(checks.check_advisories(catalogue, identity, profile_format)[0])
     for name in ALL_CHECKS:
         if name in options.skip:
             emit(CheckOutcome(name, NOT_RUN, "skipped on request (--skip)", None,
                               checks.REQUIREMENTS[name]))
     if "ek_credentials" not in options.skip:
-        emit(checks.check_ek_credentials(esapi, identity, options.trust_roots))
+        guarded("ek_credentials", lambda: checks.check_ek_credentials(esapi, identity, options.trust_roots))
     if "roca" not in options.skip:
-        emit(checks.check_roca(esapi))
+        guarded("roca", lambda: checks.check_roca(esapi, identity))
     if "nonce_timing" not in options.skip:
         plot = evidence_dir / "nonce_timing.png" if evidence_dir is not None else None
-        for outcome in checks.check_nonce_timing(esapi, transport, identity, options.samples,
-                                                 options.alpha, options.floor_us_per_bit, plot):
-            emit(outcome)
+        guarded("nonce_timing", lambda: checks.check_nonce_timing(
+            esapi, transport, identity, options.samples, options.alpha, options.floor_us_per_bit, plot))
     if "reference_probes" not in options.skip:
         if options.destructive_ok:
-            emit(checks.check_reference_probes(transport, esapi))
+            guarded("reference_probes", lambda: checks.check_reference_probes(transport, esapi))
         else:
             emit(CheckOutcome("reference_probes", NOT_RUN, options.destructive_note or
                               "destructive probes run only on disposable targets or with "
@@ -103,7 +115,7 @@ def record(folder: RunFolder, report: AuditReport) -> None:
     """Write the audit into the results folder: audit.json, one test row per
     check (with its requirement ids) and the summary."""
     folder.write_json("audit.json", report.to_dict())
-    outcome_map = {PASS: "passed", FAIL: "failed", NOT_RUN: "skipped"}
+    outcome_map = {PASS: "passed", FAIL: "failed", ERROR: "error", NOT_RUN: "skipped"}
     for o in report.outcomes:
         folder.store.add_test(TestRecord(
             nodeid=f"audit::{o.name}", outcome=outcome_map.get(o.verdict, "skipped"),

@@ -74,3 +74,18 @@ def test_lab_catalogue_entry_matching_the_chip_fails_the_audit(tmp_path, capsys)
     assert rc == 1
     assert "FAIL         advisories" in out and "LAB-SWTPM-1" in out
     assert "lab-1 (lab.yaml)" in out
+
+
+def test_a_check_that_breaks_off_is_an_error_not_a_pass(tmp_path, capsys, monkeypatch):
+    from harness.audit import checks
+    from harness.errors import TransportError
+
+    def broken(esapi, identity=None):
+        raise TransportError("TPM2_CreatePrimary got no response within 5.000 s", "TPM2_CreatePrimary")
+
+    monkeypatch.setattr(checks, "check_roca", broken)
+    rc, out, _ = _run(capsys, "--tpm", "swtpm", "--results", str(tmp_path), "--skip", "nonce_timing",
+                      "--skip", "reference_probes", "--skip", "ek_credentials")
+    assert rc == 1
+    assert "ERROR        roca" in out and "TPM2_CreatePrimary got no response" in out
+    assert "verdict       WEAKNESS FOUND" in out
