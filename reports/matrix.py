@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 from reports.assessment import Assessment
@@ -33,6 +34,17 @@ def matrix_rows(assessment: Assessment) -> list[dict[str, object]]:
                          "duration_s": round(t.duration_s, 6),
                          "evidence": f"data/{t.run_id}/tests.csv; data/{t.run_id}/exchanges.csv"})
     return rows
+
+
+def write_verdicts_json(assessment: Assessment, run_ids: list[str], path: Path) -> Path:
+    """``verdicts.json``: totals and one entry per requirement, for scripts and CI."""
+    data = {"runs": run_ids, "totals": assessment.totals(),
+            "requirements": [{"id": v.requirement.id, "verdict": v.verdict, "note": v.note,
+                              "tests": len(v.tests), "outcomes": dict(sorted(v.counts.items()))}
+                             for v in assessment.verdicts],
+            "unknown_requirement_ids": assessment.unknown_ids}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
 
 
 def write_csv(assessment: Assessment, path: Path) -> Path:

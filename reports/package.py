@@ -5,6 +5,7 @@ Layout of a package (default ``<first run>/report/``)::
     report.html                 self-contained HTML report
     report.pdf                  the same, printed by headless Chromium
     traceability.csv / .xlsx    requirement -> test -> run matrix
+    verdicts.json               totals and the verdict of each requirement
     assessment-results.json     NIST OSCAL assessment results
     catalogue.yaml              the requirement catalogue the runs were judged against
     data/<run-id>/              summary, identity, target, profile, and the store's tables as CSV
@@ -24,7 +25,7 @@ from reports.assessment import Assessment, assess
 from reports.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from reports.html_report import render_html, report_context
 from reports.manifest import MANIFEST, write_manifest
-from reports.matrix import write_csv, write_xlsx
+from reports.matrix import write_csv, write_verdicts_json, write_xlsx
 from reports.oscal import build_assessment_results, read_oscal, write_oscal
 from reports.pdf import html_to_pdf
 from reports.redact import holds_private_key
@@ -123,6 +124,7 @@ def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: boo
     if pdf:
         html_to_pdf(html, out / "report.pdf")
     created = max(r.finished() for r in runs)
+    write_verdicts_json(result, [r.run_id for r in runs], out / "verdicts.json")
     write_csv(result, out / "traceability.csv")
     write_xlsx(result, out / "traceability.xlsx", created)
     write_oscal(build_assessment_results(cat, runs, result), out / "assessment-results.json")

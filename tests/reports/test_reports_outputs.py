@@ -23,6 +23,14 @@ def test_csv_matrix_traces_every_requirement(package: Path) -> None:
     assert [(r["test_outcome"], r["requirement_verdict"]) for r in nv] == [("failed", "fail")]
 
 
+def test_verdicts_json_agrees_with_the_matrix(package: Path) -> None:
+    data = json.loads((package / "verdicts.json").read_text())
+    rows = list(csv.DictReader((package / "traceability.csv").open()))
+    by_req = {r["requirement"]: r["requirement_verdict"] for r in rows}
+    assert {e["id"]: e["verdict"] for e in data["requirements"]} == by_req
+    assert sum(data["totals"].values()) == len(load_catalogue())
+
+
 def test_xlsx_matches_csv(package: Path) -> None:
     wb = load_workbook(package / "traceability.xlsx", read_only=True)
     reqs = list(wb["requirements"].iter_rows(values_only=True))
