@@ -197,7 +197,8 @@ def _explain(pcr: int, bank: str, chip: bytes, rep: Replay, data_errors: list[Da
 
 
 def compare(log: EventLog, chip: dict[str, dict[int, bytes]], against: str = "PCR_Read",
-            trusted: set[int] | None = None, active_banks: list[str] | None = None) -> ReplayReport:
+            trusted: set[int] | None = None, active_banks: list[str] | None = None,
+            only_pcrs: list[int] | None = None) -> ReplayReport:
     """Compare the replayed log with PCR values from the chip.
 
     Args:
@@ -208,6 +209,8 @@ def compare(log: EventLog, chip: dict[str, dict[int, bytes]], against: str = "PC
         trusted: indices of events whose digests a golden file vouches for.
         active_banks: the chip's active banks, if known (a log bank the chip
             does not have is a divergence).
+        only_pcrs: judge only these PCRs (e.g. leave out PCRs the OS extends
+            after boot without logging to this log).
     """
     rep = replay(log)
     data_errors = check_event_data(log)
@@ -226,7 +229,10 @@ def compare(log: EventLog, chip: dict[str, dict[int, bytes]], against: str = "PC
                                f"{bank} PCR bank (active: {', '.join(active_banks)})")
             continue
         size = dict(zip(log.banks, (sz for _a, sz in log.spec_id.algorithms)))[bank]
-        for pcr in sorted(set(rep.values[bank]) | set(chip.get(bank, {}))):
+        judged = set(rep.values[bank]) | set(chip.get(bank, {}))
+        if only_pcrs is not None:
+            judged &= set(only_pcrs)
+        for pcr in sorted(judged):
             chip_value = chip.get(bank, {}).get(pcr)
             if pcr not in rep.values[bank]:
                 value = reset_value(size, pcr, log.startup_locality() if pcr == 0 else 0)

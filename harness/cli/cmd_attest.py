@@ -17,6 +17,7 @@ from harness.attest.eventlog import read_eventlog
 from harness.attest.flow import attest, format_result
 from harness.attest.golden import load_golden
 from harness.attest.replay import format_table
+from harness.errors import ConfigError
 from harness.results.exchange_log import ExchangeLog
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
 
@@ -41,7 +42,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default for swtpm targets: the harness's local swtpm CA)")
     p.add_argument("--allow-uncertified-ek", action="store_true",
                    help="accept an EK without certificate (the verdict says so)")
+    p.add_argument("--pcrs", default=None, metavar="LIST",
+                   help="PCRs to quote and judge, e.g. 0-7,14 (default: 0-7 and every PCR the "
+                        "log extends); leave out PCRs the OS extends without logging here")
+    p.add_argument("--skip-crosscheck", action="store_true",
+                   help="do not run tpm2_eventlog on the log (the stage shows NOT RUN)")
     p.add_argument("--table", action="store_true", help="also print the replay table")
+
+
+def parse_pcr_list(text: str) -> list[int]:
+    """``0-7,14`` -> [0, 1, ..., 7, 14]; a bad list is a ConfigError naming it."""
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, _, hi = part.partition("-")
+            first, last = int(lo), int(hi or lo)
+            if not 0 <= first <= last <= 23:
+                raise ValueError(part)
+            out.update(range(first, last + 1))
+    except ValueError:
+        raise ConfigError(f"--pcrs {text!r}: expected PCR numbers 0-23 like 0-7,14") from None
+    if not out:
+        raise ConfigError(f"--pcrs {text!r}: names no PCR")
+    return sorted(out)
 
 
 def _ca_certs(args: argparse.Namespace, target) -> list:
@@ -61,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
     log = read_eventlog(args.eventlog)  # a malformed log stops here with one clear error
     log_bytes = open(args.eventlog, "rb").read()
     golden = load_golden(args.golden) if args.golden else None
+    pcrs = parse_pcr_list(args.pcrs) if args.pcrs else None
     exchanges = ExchangeLog()
     exchanges.activity = "attest"
     with open_session_esapi(args.tpm, exchanges) as (target, esapi):
         result = attest(esapi, log, args.eventlog, golden, _ca_certs(args, target), args.ek,
-                        not args.allow_uncertified_ek)
+                        not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck)
         described = target.describe()
     folder = RunFolder.create(args.results, kind="attest")
     try:
