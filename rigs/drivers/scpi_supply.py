@@ -63,7 +63,7 @@ class ScpiSupply(PowerSupply):
         self.d = DIALECTS[model]
         self._lock = threading.Lock()
         self._programmed = 0.0
-        self._visa_errors = (pyvisa.errors.VisaIOError,)
+        self._visa_errors = (pyvisa.errors.VisaIOError, OSError)
         try:
             self._rm = pyvisa.ResourceManager(backend)
             self._res = self._rm.open_resource(address, read_termination="\n",
