@@ -211,7 +211,9 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
     if golden_result is not None:
         for sv in golden_result.stages:
             result.stages.append(Stage(f"golden: {sv.stage}", PASS if sv.ok else FAIL,
-                                       (sv.details[0] if not sv.ok and sv.details else None)
+                                       (next((d for d in sv.details
+                                              if not d.endswith(" matches")), None)
+                                        if not sv.ok else None)
                                        or sv.summary or f"{len(sv.details)} measurement(s) match "
                                           f"{golden_result.board}", sv.details))
     return result
