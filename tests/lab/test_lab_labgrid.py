@@ -13,6 +13,7 @@ import pytest
 from harness.errors import ConfigError, TargetError
 from harness.lab.coordinator import Coordinator
 from harness.lab.fanout import run_places
+from harness.lab.ingest import ingest, row_counts
 from harness.targets import open_target
 
 # A run that acquires a place, reports, and holds it until a file appears.
@@ -114,7 +115,7 @@ def test_place_errors_name_the_problem(lab, monkeypatch):
         open_target("labgrid://board-a")
 
 
-def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch):
+def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch, pg_conn, helpers):
     monkeypatch.setenv("LG_COORDINATOR", lab.address)
     code = run_places("board", ["--results", str(tmp_path), "-k", "random or pcr"])
     assert code == 0
@@ -126,3 +127,9 @@ def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch):
         assert '"verdict": "PASS"' in summary
     assert '"board-a"' in (run / "summary.json").read_text()
     assert holder_of(lab, "board-a") is None and holder_of(lab, "board-b") is None
+    # The lab database sees each place as a run of the fan-out.
+    ingest([run], conn=pg_conn)
+    rows = pg_conn.execute("SELECT run_id, place, parent_run, bus FROM runs ORDER BY run_id").fetchall()
+    assert rows == [(f"{run.name}/{p}", p, run.name, "labgrid") for p in ("board-a", "board-b")]
+    expected = sum(helpers.store_counts(run / "places" / p)["tests"] for p in ("board-a", "board-b"))
+    assert row_counts(pg_conn)["tests"] == expected > 0
