@@ -17,6 +17,7 @@ Layout of a package (default ``<first run>/report/``)::
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -28,7 +29,7 @@ from reports.manifest import MANIFEST, write_manifest
 from reports.matrix import write_csv, write_verdicts_json, write_xlsx
 from reports.oscal import build_assessment_results, read_oscal, write_oscal
 from reports.pdf import html_to_pdf
-from reports.redact import holds_private_key
+from reports.redact import copy_redacted, holds_private_key, redact_url_credentials
 from reports.run_data import RunData, load_runs
 
 RUN_FILES = ("summary.json", "identity.json", "target.json", "profile.yaml")
@@ -54,7 +55,8 @@ def _copy_run_data(run: RunData, out: Path) -> None:
     for name in RUN_FILES:
         src = run.path / name
         if src.is_file() and not holds_private_key(src):
-            shutil.copyfile(src, data / name)
+            text = src.read_text(encoding="utf-8", errors="replace")
+            (data / name).write_text(redact_url_credentials(text), encoding="utf-8")
     for table, df in sorted(run.tables.items()):
         df.drop(columns=_TABLE_DROP.get(table, [])).to_csv(data / f"{table}.csv", index=False,
                                                            lineterminator="\n")
@@ -82,13 +84,20 @@ def _assert_no_private_keys(out: Path) -> None:
 
 
 def _allure(runs: list[RunData], out: Path) -> Path:
-    dirs = []
-    for run in runs:
-        results = run.path / "allure-results"
-        if results.is_dir():
+    """Render the Allure report from redacted copies of the runs' allure-results."""
+    with tempfile.TemporaryDirectory(prefix="tpmhil-allure-") as tmp:
+        dirs = []
+        for run in runs:
+            results = run.path / "allure-results"
+            if not results.is_dir():
+                continue
             allure_env.write(run.path)
-            dirs.append(results)
-    return allure_render.render(dirs, out / "allure-report")
+            copy = Path(tmp) / run.run_id
+            copy.mkdir()
+            for src in sorted(p for p in results.iterdir() if p.is_file()):
+                copy_redacted(src, copy / src.name)
+            dirs.append(copy)
+        return allure_render.render(dirs, out / "allure-report")
 
 
 def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: bool = True,

@@ -19,7 +19,7 @@ import yaml
 from harness.errors import StoreError
 from harness.results.run_folder import RunFolder
 from harness.results.store import STORE_FILE
-from reports.redact import redact
+from reports.redact import redact, redact_url_credentials
 
 TABLES = ("tests", "exchanges", "telemetry", "points", "events", "artifacts")
 
@@ -106,11 +106,16 @@ class RunData:
         return float(self.tests["started"].min()) if len(self.tests) else self.finished()
 
 
+def _scrubbed(value: Any) -> Any:
+    """``value`` with credentials in URLs removed (JSON round trip)."""
+    return json.loads(redact_url_credentials(json.dumps(value, default=str)))
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(redact_url_credentials(path.read_text()))
     except (OSError, ValueError) as exc:
         raise StoreError(f"{path}: not readable JSON ({exc})") from exc
     if not isinstance(data, dict):
@@ -136,6 +141,15 @@ def _prepare_tests(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df
 
 
+def _prepare_other(df: pd.DataFrame) -> pd.DataFrame:
+    """Free-text columns of the other tables (events' detail, exchanges' error) scrubbed too."""
+    df = df.copy()
+    for col in ("detail", "error", "note", "params"):
+        if col in df:
+            df[col] = [redact_url_credentials(t) if isinstance(t, str) else t for t in df[col]]
+    return df
+
+
 def load_run(path: str | Path) -> RunData:
     """Load one results folder.
 
@@ -152,9 +166,10 @@ def load_run(path: str | Path) -> RunData:
     try:
         store = folder.store
         tables = {name: store.frame(name) for name in TABLES}
-        meta = store.meta()
+        meta = _scrubbed(store.meta())
     finally:
         folder.close()
+    tables = {name: _prepare_other(df) for name, df in tables.items()}
     tables["tests"] = _prepare_tests(tables["tests"], path)
     profile = path / "profile.yaml"
     evidence = path / "evidence"
@@ -164,7 +179,7 @@ def load_run(path: str | Path) -> RunData:
         path=path, run_id=str(meta.get("run_id") or path.name), kind=str(meta.get("kind", "run")),
         meta=meta, summary=_read_json(path / "summary.json"),
         identity=_read_json(path / "identity.json"), target=_read_json(path / "target.json"),
-        profile_text=profile.read_text() if profile.is_file() else "",
+        profile_text=redact_url_credentials(profile.read_text()) if profile.is_file() else "",
         tables=tables, evidence_files=files,
     )
 

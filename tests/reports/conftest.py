@@ -33,6 +33,7 @@ from reports.allure_labels import labels_for
 PROFILES = Path(__file__).resolve().parents[2] / "harness" / "profiles"
 SECRET_AUTH = "tpmhil-secret-auth-0451"
 UNKNOWN_REQ = "IEC62443-4-2:CR 9.9"
+URL_PASSWORD = "s3cret-coordinator-pw"
 
 
 def _check_selftest(esapi) -> None:
@@ -91,10 +92,10 @@ def _run_check(folder: RunFolder, esapi, log, nodeid, check, markers, reqs, poin
     folder.store.add_exchanges(log.drain(), worker="main", point_id=point)
     folder.store.add_test(TestRecord(nodeid, outcome, t1 - t0, t0, t1, tuple(markers), tuple(reqs),
                                      "TPM 2.0 Part 3", message, longrepr, "main", point))
-    _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message)
+    _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message, longrepr)
 
 
-def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message) -> None:
+def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message, trace) -> None:
     """What allure-pytest writes for a test, with labels from reports.allure_labels."""
     folder.allure_dir.mkdir(exist_ok=True)
     uid = hashlib.sha1(f"{nodeid}{t0}".encode()).hexdigest()
@@ -102,7 +103,7 @@ def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message
     result = {"uuid": uid, "historyId": hashlib.md5(nodeid.encode()).hexdigest(),
               "name": nodeid.split("::")[-1], "fullName": nodeid, "status": outcome,
               "stage": "finished", "start": int(t0 * 1000), "stop": int(t1 * 1000),
-              "labels": labels, "statusDetails": {"message": message} if message else {}}
+              "labels": labels, "statusDetails": {"message": message, "trace": trace} if message else {}}
     (folder.allure_dir / f"{uid}-result.json").write_text(json.dumps(result))
 
 
@@ -117,12 +118,15 @@ def make_run_folder(base: Path, run_id: str = "20261125-120000-beef") -> Path:
         ident = probe(esapi)
         folder.store.add_exchanges(transport.log.drain(), worker="main")
         folder.write_json("identity.json", ident.to_dict())
-        folder.write_json("target.json", target.describe())
+        # a target reached through a coordinator URL with credentials, as a lab might write it
+        folder.write_json("target.json", {**target.describe(),
+                                          "coordinator": f"grpc://lab:{URL_PASSWORD}@coord:20408"})
         shutil.copy(PROFILES / "swtpm.yaml", folder.path / "profile.yaml")
         store = folder.store
         store.set_meta("target", "swtpm")
         store.set_meta("identity_brief", f"{ident.manufacturer} {ident.vendor} {ident.firmware}")
         store.set_meta("profile_name", "swtpm")
+        store.set_meta("lab_db", f"postgresql://lab:{URL_PASSWORD}@db/results")
         store.set_meta("rig", "test rig (telemetry rows written by tests/reports)")
         store.start_point("p01-cold", 1, "-40 °C, 3.0 V", {"temperature_C": -40.0, "voltage_V": 3.0})
         store.start_point("p02-hot", 2, "95 °C, 3.3 V", {"temperature_C": 95.0, "voltage_V": 3.3})
@@ -169,7 +173,7 @@ def make_run():
 @pytest.fixture(scope="session")
 def facts() -> dict[str, str]:
     """What the folder was built with: the secret auth value and the unknown requirement id."""
-    return {"secret": SECRET_AUTH, "unknown_req": UNKNOWN_REQ}
+    return {"secret": SECRET_AUTH, "unknown_req": UNKNOWN_REQ, "url_password": URL_PASSWORD}
 
 
 @pytest.fixture(scope="session")

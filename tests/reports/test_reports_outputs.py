@@ -90,11 +90,15 @@ def test_allure_environment_categories_and_report(package: Path, run_dir: Path) 
 
 def test_no_secret_in_any_file(package: Path, run_dir: Path, lab_key: Path, facts) -> None:
     secret = facts["secret"].encode()
+    password = facts["url_password"].encode()
     private = lab_key.read_bytes()
+    assert password in (run_dir / "target.json").read_bytes()    # the inputs do hold them
+    assert any(secret in p.read_bytes() for p in (run_dir / "allure-results").glob("*-result.json"))
     for path in package.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             assert secret not in data, path
+            assert password not in data, path
             assert b"PRIVATE KEY" not in data, path
             assert private not in data, path
     assert not (package / "evidence" / run_dir.name / "leaked_key.pem").exists()

@@ -56,7 +56,7 @@ def test_pdf_renders_with_every_section(package: Path, facts, tmp_path: Path) ->
     for heading in SECTIONS:
         assert heading in text, heading
     assert "not covered" in text and "TPM_RC_HANDLE" in text
-    assert facts["secret"] not in text
+    assert facts["secret"] not in text and facts["url_password"] not in text
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf),
                     str(tmp_path / "page")], check=True, timeout=120)
     (page,) = tmp_path.glob("page*.png")
