@@ -18,6 +18,13 @@ would:
 * a brown-out or power cycle (the counter ``power_epoch`` moves) resets the
   chip: the wrapped target is power-cycled and needs TPM2_Startup again.
 
+When the wrapped transport reaches a virtual chip (``spi+sim://``,
+``i2c+sim://``: harness.chips), retries and latency are not made up here but
+set on the chip's run-time :class:`~harness.chips.faults.FaultPlan` (SPI
+wait-state storms, I2C NACK bursts, slower execution), so the real TIS
+transport code meets them and counts its own retries. On any other target
+(swtpm, a real chip) the wrapper adds them itself.
+
 The wrapped transport's name and every error it makes up carry the label
 ``SIMULATED environment coupling``. The model is deterministic for a given
 ``seed`` in the state file.
@@ -123,7 +130,12 @@ class CoupledTransport(Transport):
         self._seen_epoch = self.conditions.power_epoch
         self._rng = random.Random(self.conditions.seed)
         self._plan: str = "forward"
+        self._delay = 0.0
         self.resets = 0
+        self.fault_plan = virtual_fault_plan(inner)
+        self._applied: Conditions | None = None
+        if self.fault_plan is not None:
+            self.fault_plan.set(seed=self.conditions.seed)  # deterministic bus faults too
 
     def _read(self) -> Conditions:
         try:
@@ -148,11 +160,18 @@ class CoupledTransport(Transport):
         retry, silent, failure = error_probabilities(c)
         draw = self._rng.random()
         self._plan = "silent" if draw < silent else "failure" if draw < silent + failure else "forward"
-        retries = 0
-        while self._rng.random() < retry and retries < 5:
-            retries += 1
-        self.counters.retries += retries
-        self._delay = extra_latency_s(c) * (1 + retries)
+        if self.fault_plan is not None:
+            if c != self._applied:  # the virtual chip misbehaves on its bus by itself
+                self.fault_plan.set(storm_rate=retry / 4, nack_rate=retry / 4,
+                                    exec_delay_s=extra_latency_s(c))
+                self._applied = c
+            self._delay = 0.0
+        else:
+            retries = 0
+            while self._rng.random() < retry and retries < 5:
+                retries += 1
+            self.counters.retries += retries
+            self._delay = extra_latency_s(c) * (1 + retries)
         if self._plan == "forward":
             self.inner._send(command)
 
@@ -187,6 +206,17 @@ class CoupledTransport(Transport):
 
     def _close(self) -> None:
         self.inner.close()
+
+
+def virtual_fault_plan(transport: Transport):
+    """The run-time FaultPlan of the virtual chip behind ``transport``, or None."""
+    try:
+        from harness.chips.faults import FaultPlan
+    except ImportError:
+        return None
+    chip = getattr(getattr(getattr(transport, "phy", None), "bus", None), "slave", None)
+    plan = getattr(chip, "faults", None)
+    return plan if isinstance(plan, FaultPlan) else None
 
 
 def wrap_transport(transport: Transport, state_file: str | os.PathLike[str]) -> Transport:

@@ -113,15 +113,22 @@ def _random_op(esapi) -> tuple[str, str]:
     return ("correct", "") if len(data) == 16 else ("wrong", f"asked 16 bytes, got {len(data)}")
 
 
-def _reopen(esapi, transport):
-    from harness.transports.tcti import open_esapi
+def _flush_transients(transport) -> None:
+    """Best effort: flush transient objects an interrupted round left behind
+    (TPM2_GetCapability HANDLES, then TPM2_FlushContext, Part 3 §28.4)."""
+    from harness.tpm.wire import build_command
 
     try:
-        esapi.close()
-    except Exception:  # noqa: BLE001 - a broken context is being replaced
-        pass
-    transport.abandon()
-    return open_esapi(transport)
+        rsp = transport.exchange(build_command(0x17A, (1).to_bytes(4, "big") +
+                                               (0x80000000).to_bytes(4, "big") + (16).to_bytes(4, "big")))
+        if int.from_bytes(rsp[6:10], "big") != 0 or len(rsp) < 19:
+            return
+        count = int.from_bytes(rsp[15:19], "big")
+        handles = [int.from_bytes(rsp[19 + 4 * i: 23 + 4 * i], "big") for i in range(min(count, 16))]
+        for handle in handles:
+            transport.exchange(build_command(0x165, handle.to_bytes(4, "big")))
+    except Exception:  # noqa: BLE001 - the chip may still be unwell; the next round tells
+        transport.abandon()
 
 
 def run_efp_check(transport, rounds: int = 3) -> EfpResult:
@@ -131,16 +138,18 @@ def run_efp_check(transport, rounds: int = 3) -> EfpResult:
     from tpm2_pytss.constants import TPM2_RC, TPM2_SU
 
     result = EfpResult()
-    esapi = open_esapi(transport)
-    try:
-        for _ in range(rounds):
-            result.rounds += 1
-            for name, op in (("hash", _hash_op), ("sign", _sign_op), ("random", _random_op)):
-                transport.abandon()
+    for _ in range(rounds):
+        result.rounds += 1
+        for name, op in (("hash", _hash_op), ("sign", _sign_op), ("random", _random_op)):
+            # A fresh ESAPI context per operation: a failed exchange (even in the
+            # sign's FlushContext) must not leave the next operation out of step.
+            transport.abandon()
+            esapi = open_esapi(transport)
+            try:
                 try:
                     outcome, detail = op(esapi)
                 except TSS2_Exception as exc:
-                    if (int(exc.rc) & 0xFFF) == int(TPM2_RC.INITIALIZE):  # reset by a brown-out
+                    if int(exc.rc) == int(TPM2_RC.INITIALIZE):  # TPM layer: reset by a brown-out
                         try:
                             esapi.startup(TPM2_SU.CLEAR)
                         except Exception:  # noqa: BLE001 - the next operation tells
@@ -150,12 +159,12 @@ def run_efp_check(transport, rounds: int = 3) -> EfpResult:
                         outcome, detail = _classify(exc), str(exc)
                 except Exception as exc:  # noqa: BLE001 - classified, never swallowed silently
                     outcome, detail = _classify(exc), f"{type(exc).__name__}: {exc}"
-                result.note(name, outcome, detail)
-                if outcome != "correct":  # the ESAPI context may be out of step: start afresh
-                    esapi = _reopen(esapi, transport)
-    finally:
-        try:
-            esapi.close()
-        except Exception:  # noqa: BLE001
-            pass
+            finally:
+                try:
+                    esapi.close()
+                except Exception:  # noqa: BLE001 - a broken context is being dropped
+                    pass
+            result.note(name, outcome, detail)
+            if outcome != "correct":
+                _flush_transients(transport)
     return result

@@ -69,3 +69,25 @@ def test_brown_out_resets_the_chip(tmp_path, swtpm_transport):
     result = run_efp_check(t, rounds=2)
     assert t.resets == 1
     assert result.counts["no_answer"] >= 1 and result.counts["wrong"] == 0  # TPM_RC_INITIALIZE first
+
+
+def test_on_a_virtual_chip_the_bus_itself_retries(tmp_path):
+    """Past the range the virtual SPI chip holds wait-state storms; the real
+    TIS transport code retries and counts them."""
+    target = open_target("spi+sim://st33ktpm")
+    try:
+        path = _state(tmp_path / "s.json", temperature_c=25.0)
+        t = wrap_transport(target.open(), path)
+        assert t.fault_plan is not None
+        assert run_efp_check(t, rounds=1).verdict == "PASS"
+        assert sum(x.retries for x in t.log.drain()) == 0
+        _state(path, temperature_c=95.0)
+        import os
+        os.utime(path, (2, 2))
+        result = run_efp_check(t, rounds=4)
+        rows = t.log.drain()
+        assert t.fault_plan.injected["wait_storm"] > 0
+        assert sum(x.retries for x in rows) >= t.fault_plan.injected["wait_storm"] // 2
+        assert result.counts["wrong"] == 0
+    finally:
+        target.close()
