@@ -35,6 +35,7 @@ from harness.errors import HarnessError
 
 TPM_RH_ENDORSEMENT = 0x4000000B
 EK_TYPES = {"rsa": "EK-RSA2048", "ecc": "EK-ECC256"}
+EK_CERT_INDEX = {"rsa": 0x01C00002, "ecc": 0x01C0000A}  # TCG EK Credential Profile §2.2.1.4
 # noDA: the AK has an empty authValue, so dictionary-attack protection adds nothing and
 # would make attestation fail on a board whose DA counter is locked out for other reasons.
 AK_ATTRIBUTES = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
@@ -195,15 +196,16 @@ def verify_ak_attributes(public: TPM2B_PUBLIC) -> None:
 
 
 def ek_key_for_credential(enrollment: Enrollment, ca_certs: list[x509.Certificate] | None,
-                          require_certificate: bool = True):
+                          require_certificate: bool = True, ek_type: str = "rsa"):
     """The EK public key the verifier encrypts to: the certificate's, checked against the chip."""
     chip_key = serialization.load_pem_public_key(enrollment.ek_public.publicArea.to_pem())
     cert = enrollment.ek_certificate
     if cert is None:
         if require_certificate:
-            raise EnrollmentError("the chip holds no EK certificate for this EK type in NV "
-                                  "(TCG EK Credential Profile index); cannot tie the EK to a "
-                                  "manufacturer")
+            raise EnrollmentError(f"the chip holds no {ek_type.upper()} EK certificate at NV "
+                                  f"index 0x{EK_CERT_INDEX[ek_type]:08x} (TCG EK Credential "
+                                  "Profile), so the EK cannot be tied to a manufacturer "
+                                  "(--allow-uncertified-ek accepts it anyway)")
         enrollment.checks.append("EK certificate: none; EK public taken from the chip "
                                  "(NOT certified)")
         return chip_key
@@ -269,7 +271,7 @@ def enroll(esapi, ek_type: str = "rsa", ca_certs: list[x509.Certificate] | None 
     """
     enrollment = create_ek(esapi, ek_type)
     try:
-        ek_key = ek_key_for_credential(enrollment, ca_certs, require_certificate)
+        ek_key = ek_key_for_credential(enrollment, ca_certs, require_certificate, ek_type)
         create_ak(esapi, enrollment, "rsa")
         activate(esapi, enrollment, ek_key)
     except BaseException:

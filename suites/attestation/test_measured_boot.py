@@ -6,6 +6,8 @@ CR 3.4 (software and information integrity).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.attest import pcrs as pcr_ops
@@ -57,7 +59,7 @@ def test_ak_is_enrolled_through_the_ek(tpm, boot_under_test):
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 Quote")
-def test_quote_by_the_enrolled_ak_attests_the_replayed_log(tpm, boot_under_test):
+def test_quote_by_the_enrolled_ak_attests_the_replayed_log(tpm, boot_under_test, results):
     log = boot_under_test.log
     active = pcr_ops.active_banks(tpm)
     banks = [b for b in log.banks if b in active]
@@ -68,8 +70,17 @@ def test_quote_by_the_enrolled_ak_attests_the_replayed_log(tpm, boot_under_test)
         expected = expected_values(log, replay(log), pcrs)
         checks = verify_quote(quote, enrollment.ak_key(), enrollment.ak_qualified_name,
                               {b: expected[b] for b in banks})
+        ak_pem = enrollment.ak_pem()
     finally:
         enrollment.flush(tpm)
+    if results is not None:  # evidence for the assessor: the log, the quote, the AK
+        out = results.evidence_dir / "attestation"
+        out.mkdir(exist_ok=True)
+        (out / "eventlog.bin").write_bytes(boot_under_test.path.read_bytes())
+        (out / "ak_public.pem").write_bytes(ak_pem)
+        (out / "quote.json").write_text(json.dumps(
+            {**quote.to_dict(), "checks": [{"check": n, "ok": ok, "detail": t}
+                                           for n, ok, t in checks]}, indent=2, default=str))
     failed = [f"{name}: {text}" for name, ok, text in checks if not ok]
     assert not failed, failed
 

@@ -89,3 +89,13 @@ def test_synth_refuses_a_measured_tpm_then_reset_allows_it(swtpm_uri, synthesize
     assert main(["eventlog", "synth", "--tpm", swtpm_uri, "--reset",
                  "-o", str(d / "again.log")]) == 0
     assert (d / "again.log").read_bytes() == (d / "boot.log").read_bytes()
+
+
+def test_eventlog_show_lists_events_and_replayed_pcrs(synthesized, capsys):
+    _d, log, _golden = synthesized
+    capsys.readouterr()
+    assert main(["eventlog", "show", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "banks sha1, sha256, sha384, 20 events" in out
+    assert "EV_EFI_BOOT_SERVICES_APPLICATION" in out and "\\EFI\\BOOT\\BOOTX64.EFI" in out
+    assert "sha256:" in out and out.count("\n  ") >= 20 + 24
