@@ -109,11 +109,19 @@ def primary(tpm):
 # -- coverage ledger -------------------------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "endorsement_seed: changes the endorsement primary seed "
+                            "(EK certificates no longer match); runs at the end of the run")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the coverage test after every other test (it reads their ledger lines)."""
+    """Tests that change the endorsement seed run after every other test, and the
+    coverage test last of all (it reads the other tests' ledger lines)."""
+    seed = [i for i in items if i.get_closest_marker("endorsement_seed")]
     last = [i for i in items if i.name == COVERAGE_TEST]
-    if last:
-        items[:] = [i for i in items if i.name != COVERAGE_TEST] + last
+    if seed or last:
+        rest = [i for i in items if i not in seed and i not in last]
+        items[:] = rest + seed + last
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
