@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.results.run_folder import RunFolder
+from reports.run_data import rig_text
 
 # First match wins (Allure's rule), so the specific categories come first. The
 # regexes use [\s\S] instead of inline flags so that both Allure 2 (Java, whole
@@ -66,7 +67,7 @@ def environment(folder: Path) -> dict[str, str]:
         "chip.profile": str(meta.get("profile_name") or summary.get("profile") or "unknown"),
         "target": str(target.get("uri") or meta.get("target") or summary.get("target") or "unknown"),
         "bus": str(target.get("bus", "unknown")),
-        "rig": str(meta.get("rig") or summary.get("rig") or "none"),
+        "rig": rig_text(meta.get("rig") or summary.get("rig")),
         "harness.version": str(meta.get("harness_version") or __version__),
     }
 

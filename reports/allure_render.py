@@ -45,7 +45,8 @@ def render(results_dirs: list[Path], out: Path, name: str = "TPM compliance test
     """
     dirs = [d for d in results_dirs if d.is_dir() and any(d.glob("*-result.json"))]
     if not dirs:
-        raise AllureError("no allure results to render: " + ", ".join(str(d) for d in results_dirs))
+        raise AllureError("no allure results to render: none of the runs has test results in "
+                          "allure-results/ (was it run with tpmhil run or pytest --alluredir?)")
     binary = find_allure()
     # Allure 3's default (awesome) report takes categories from its config, not
     # from categories.json (which only its allure2/classic plugins read).

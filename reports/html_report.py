@@ -90,7 +90,7 @@ def _run_context(run: RunData, withheld: list[str]) -> dict[str, Any]:
         "verdict": run.summary.get("verdict", "?"),
         "outcomes": dict(sorted(run.tests["outcome"].value_counts().items())),
         "target": run.target, "identity": ident, "profile": run.profile,
-        "rig": run.meta.get("rig") or run.summary.get("rig") or "none",
+        "rig": run.rig, "simulation": run.simulation,
         "harness_version": run.meta.get("harness_version", "?"),
         "exchange_count": len(run.exchanges), "coverage": command_coverage(run),
         "failures": _failures(run), "environment": _environment(run),

@@ -16,6 +16,7 @@ Layout of a package (default ``<first run>/report/``)::
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,13 +41,17 @@ class PackageBuildError(HarnessError):
     """The package cannot be built where asked, or would carry a secret."""
 
 
-def _prepare(out: Path) -> None:
+def _check_destination(out: Path) -> None:
+    if out.exists() and not (out / MANIFEST).exists() and any(out.iterdir()):
+        raise PackageBuildError(f"{out} exists and is not an evidence package: choose another -o")
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Replace an earlier package of ours at ``out`` with the finished ``staging`` folder."""
+    staging.chmod(0o755)            # mkdtemp made it private
     if out.exists():
-        if (out / MANIFEST).exists():
-            shutil.rmtree(out)          # an earlier package of ours: rebuild it
-        elif any(out.iterdir()):
-            raise PackageBuildError(f"{out} exists and is not an evidence package: choose another -o")
-    out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(out)
+    os.replace(staging, out)
 
 
 def _copy_run_data(run: RunData, out: Path) -> None:
@@ -121,7 +126,23 @@ def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: boo
     runs = load_runs(run_dirs)
     cat = catalogue or load_catalogue()
     out = Path(out_dir) if out_dir else run_dirs[0] / "report"
-    _prepare(out)
+    _check_destination(out)
+    if key_path and Path(key_path).resolve().is_relative_to(out.resolve()):
+        raise PackageBuildError(f"lab key {key_path} is inside the package {out}: keep it outside")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        _build(runs, cat, staging, pdf=pdf, allure=allure, key_path=key_path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(staging, out)
+    return out
+
+
+def _build(runs: list[RunData], cat: Catalogue, out: Path, *, pdf: bool, allure: bool,
+           key_path: Path | None) -> None:
+    """Write every file of the package into ``out`` (a fresh staging folder)."""
     withheld = {}
     for run in runs:
         _copy_run_data(run, out)
@@ -142,4 +163,3 @@ def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: boo
         _allure(runs, out)
     _assert_no_private_keys(out)
     write_manifest(out, key_path)
-    return out

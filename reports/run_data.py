@@ -90,6 +90,25 @@ class RunData:
             parts.append(f"firmware {ident['firmware']}")
         return " ".join(p for p in parts if p)
 
+    @property
+    def rig(self) -> str:
+        """The rig in one line, naming simulated instruments as such."""
+        return rig_text(self.meta.get("rig") or self.summary.get("rig"))
+
+    @property
+    def simulation(self) -> list[str]:
+        """What in this run is simulated (instruments, chip-environment coupling), if anything."""
+        notes = []
+        rig = self.meta.get("rig")
+        if isinstance(rig, dict) and rig.get("simulated_instruments"):
+            notes.append("instruments " + ", ".join(map(str, rig["simulated_instruments"]))
+                         + " are simulators")
+        target = self.target or (self.meta.get("target") if isinstance(self.meta.get("target"), dict) else {})
+        if isinstance(target, dict) and target.get("simulation"):
+            notes.append(f"the target {target.get('uri', '')} is a virtual chip whose reaction to "
+                         "the environment is a model, not a measurement")
+        return notes
+
     def finished(self) -> float:
         """When the run ended (summary, else the last test), as UNIX seconds."""
         for value in (self.summary.get("finished"), self.meta.get("finished")):
@@ -109,6 +128,17 @@ class RunData:
 def _scrubbed(value: Any) -> Any:
     """``value`` with credentials in URLs removed (JSON round trip)."""
     return json.loads(redact_url_credentials(json.dumps(value, default=str)))
+
+
+def rig_text(rig: Any) -> str:
+    """A rig description from store meta: a name, or a dict with name and simulated instruments."""
+    if not rig:
+        return "none"
+    if isinstance(rig, dict):
+        text = str(rig.get("name") or rig.get("setup") or "rig")
+        sims = rig.get("simulated_instruments")
+        return f"{text} (simulated: {', '.join(map(str, sims))})" if sims else text
+    return str(rig)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -57,3 +57,22 @@ def test_the_same_run_twice_is_refused(run_dir: Path, tmp_path: Path, capsys) ->
     assert main(["report", str(run_dir), str(run_dir), "-o", str(tmp_path / "x"), "--no-pdf"]) == 2
     assert "appears twice" in capsys.readouterr().err
 
+
+
+def test_failed_build_leaves_the_previous_package_alone(run_dir: Path, lab_key: Path,
+                                                       tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from reports.allure_render import AllureError
+    from reports.package import build_package
+
+    bare = Path(shutil.copytree(run_dir, tmp_path / run_dir.name,
+                                ignore=shutil.ignore_patterns("allure-results", "report")))
+    out = tmp_path / "pkg"
+    build_package([bare], out, pdf=False, key_path=lab_key)
+    with pytest.raises(AllureError, match="none of the runs has test results"):
+        build_package([bare], out, pdf=False, allure=True, key_path=lab_key)
+    assert verify_package(out).ok
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([bare.name, "pkg"])
