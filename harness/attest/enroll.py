@@ -4,8 +4,9 @@ Chip side (TPM 2.0 Part 3): CreatePrimary of the EK in the endorsement
 hierarchy with the TCG default template (TCG EK Credential Profile §2.2.1;
 the template is read from NV when the manufacturer provisioned one); Create
 and Load of a restricted signing AK as the EK's child, each authorized by a
-policy session satisfying PolicySecret(TPM_RH_ENDORSEMENT) (the EK's
-authPolicy); ActivateCredential.
+policy session satisfying the EK's authPolicy (PolicySecret(TPM_RH_ENDORSEMENT),
+ORed with PolicyAuthorizeNV for the high-range templates, see
+:mod:`harness.attest.ek_policy`); ActivateCredential.
 
 Verifier side (software only): take the EK public key from the EK
 certificate (chain-checked against CA certificates when given), check that
@@ -25,17 +26,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tpm2_pytss import TSS2_Exception
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_SE, TPMA_OBJECT
-from tpm2_pytss.types import (TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT, TPM2B_PUBLIC,
-                              TPMT_PUBLIC, TPMT_SYM_DEF)
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPMA_OBJECT
+from tpm2_pytss.types import TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT, TPM2B_PUBLIC, TPMT_PUBLIC
 from tpm2_pytss.utils import NVReadEK, create_ek_template
 
 from harness.attest.credential import make_credential, object_name, qualified_name
+from harness.attest.ek_policy import ek_policy_session
 from harness.errors import HarnessError
 
 TPM_RH_ENDORSEMENT = 0x4000000B
-EK_TYPES = {"rsa": "EK-RSA2048", "ecc": "EK-ECC256"}
-EK_CERT_INDEX = {"rsa": 0x01C00002, "ecc": 0x01C0000A}  # TCG EK Credential Profile §2.2.1.4
+# --ek choices -> TCG EK Credential Profile templates (L-1, L-2, H-3) and certificate indices
+EK_TYPES = {"rsa": "EK-RSA2048", "ecc": "EK-ECC256", "ecc384": "EK-HIGH-ECC384"}
+EK_CERT_INDEX = {"rsa": 0x01C00002, "ecc": 0x01C0000A, "ecc384": 0x01C00016}
 # noDA: the AK has an empty authValue, so dictionary-attack protection adds nothing and
 # would make attestation fail on a board whose DA counter is locked out for other reasons.
 AK_ATTRIBUTES = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
@@ -81,17 +83,10 @@ class Enrollment:
         self.ak_handle = None
 
 
-def _policy_secret_session(esapi) -> ESYS_TR:
-    """A policy session satisfying the EK policy: PolicySecret(TPM_RH_ENDORSEMENT)."""
-    session = esapi.start_auth_session(
-        tpm_key=ESYS_TR.NONE, bind=ESYS_TR.NONE, session_type=TPM2_SE.POLICY,
-        symmetric=TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL), auth_hash=TPM2_ALG.SHA256)
-    try:
-        esapi.policy_secret(ESYS_TR.ENDORSEMENT, session, b"", b"", b"", 0)
-    except BaseException:
-        esapi.flush_context(session)
-        raise
-    return session
+def _ek_session(esapi, enrollment: "Enrollment") -> ESYS_TR:
+    """A policy session satisfying the EK's authPolicy (see :mod:`ek_policy`)."""
+    area = enrollment.ek_public.publicArea
+    return ek_policy_session(esapi, _NAME_ALGS[int(area.nameAlg)], bytes(area.authPolicy))
 
 
 def _flush_quietly(esapi, handle: ESYS_TR) -> None:
@@ -151,7 +146,11 @@ def create_ek(esapi, ek_type: str = "rsa") -> Enrollment:
     """CreatePrimary of the EK with the TCG default template; read its certificate."""
     if ek_type not in EK_TYPES:
         raise EnrollmentError(f"EK type must be one of {', '.join(EK_TYPES)}, got {ek_type!r}")
-    cert_der, template = create_ek_template(EK_TYPES[ek_type], NVReadEK(esapi))
+    try:
+        cert_der, template = create_ek_template(EK_TYPES[ek_type], NVReadEK(esapi))
+    except ValueError as exc:  # high-range templates need their certificate
+        raise EnrollmentError(f"{ek_type.upper()} EK: no certificate at NV index "
+                              f"0x{EK_CERT_INDEX[ek_type]:08x} ({exc})") from exc
     handle, public, _cd, _ch, _tk = esapi.create_primary(None, template, ESYS_TR.ENDORSEMENT)
     cert = None
     if cert_der:
@@ -167,13 +166,13 @@ def create_ak(esapi, enrollment: Enrollment, ak_type: str = "rsa") -> None:
     """Create and Load a restricted signing AK as a child of the EK."""
     template = TPM2B_PUBLIC(publicArea=TPMT_PUBLIC.parse(AK_TEMPLATES[ak_type],
                                                           objectAttributes=AK_ATTRIBUTES))
-    session = _policy_secret_session(esapi)
+    session = _ek_session(esapi, enrollment)
     try:
         private, public, _cd, _ch, _tk = esapi.create(enrollment.ek_handle, None, template,
                                                        session1=session)
     finally:
         _flush_quietly(esapi, session)
-    session = _policy_secret_session(esapi)
+    session = _ek_session(esapi, enrollment)
     try:
         enrollment.ak_handle = esapi.load(enrollment.ek_handle, private, public, session1=session)
     finally:
@@ -244,7 +243,7 @@ def activate(esapi, enrollment: Enrollment, ek_key) -> None:
     secret = os.urandom(32 if ek_name_alg != "sha1" else 20)
     blob, encrypted = make_credential(ek_key, ek_name_alg, sym_bits, enrollment.ak_name, secret)
     id_object, _ = TPM2B_ID_OBJECT.unmarshal(len(blob).to_bytes(2, "big") + blob)
-    session = _policy_secret_session(esapi)
+    session = _ek_session(esapi, enrollment)
     try:
         recovered = esapi.activate_credential(enrollment.ak_handle, enrollment.ek_handle,
                                               id_object, TPM2B_ENCRYPTED_SECRET(encrypted),

@@ -46,6 +46,28 @@ def test_rsa_ek_certificate_chains_and_ak_is_activated(enrolled):
     assert enrolled.ak_name[:2] == b"\x00\x0b" and len(enrolled.ak_name) == 34
 
 
+def test_ek_policy_digests_match_the_ek_credential_profile():
+    from harness.attest.ek_policy import POLICY_C, policy_a, policy_or
+
+    # TCG EK Credential Profile: PolicyA (low-range authPolicy) and PolicyB (high range)
+    assert policy_a("sha256").hex() == \
+        "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa"
+    assert policy_or("sha256", [policy_a("sha256"), POLICY_C["sha256"]]).hex() == \
+        "ca3d0a99a2b93906f7a3342414efcfb3a385d44cd1fd459089d19b5071c0b7a0"
+
+
+def test_certified_p384_ek_high_range_policy_and_kdfe(measured_tpm):
+    """H-3 template: PolicyOR(PolicySecret, PolicyAuthorizeNV) session, ECDH + KDFe with SHA-384."""
+    cas = en_mod.load_ca_certificates(ca_root_certificates())
+    enrollment = en_mod.enroll(measured_tpm.esapi, "ecc384", cas)
+    try:
+        assert enrollment.activated and enrollment.ek_certificate is not None
+        assert isinstance(enrollment.ek_certificate.public_key(), ec.EllipticCurvePublicKey)
+        assert enrollment.ek_certificate.public_key().curve.name == "secp384r1"
+    finally:
+        enrollment.flush(measured_tpm.esapi)
+
+
 def test_ecc_ek_make_credential_round_trips(measured_tpm):
     """ECDH + KDFe secret sharing (Part 1 §C.6.4) accepted by the chip's ActivateCredential."""
     enrollment = en_mod.enroll(measured_tpm.esapi, "ecc", None, require_certificate=False)
@@ -58,7 +80,7 @@ def test_ecc_ek_make_credential_round_trips(measured_tpm):
 
 def _activate_raw(esapi, enrollment, blob: bytes, secret: bytes) -> bytes:
     id_object, _ = TPM2B_ID_OBJECT.unmarshal(len(blob).to_bytes(2, "big") + blob)
-    session = en_mod._policy_secret_session(esapi)
+    session = en_mod._ek_session(esapi, enrollment)
     try:
         return bytes(esapi.activate_credential(enrollment.ak_handle, enrollment.ek_handle,
                                                id_object, TPM2B_ENCRYPTED_SECRET(secret),
