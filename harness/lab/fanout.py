@@ -101,7 +101,7 @@ def run_places(match: str, run_args: list[str], coordinator: str | None = None,
                                  for p, c in codes.items()}})
     parent.close()
     width = max(len(p) for p in places)
-    for place, code in codes.items():
+    for place, code in sorted(codes.items()):
         print(f"  {place:<{width}}  {_verdict(places_dir / place):<12} exit {code}")
     if any(code not in (0, 1) for code in codes.values()):
         return 2

@@ -87,8 +87,10 @@ def wait_for(predicate, timeout_s: float = 20.0) -> bool:
     return False
 
 
-def test_functional_suite_passes_against_serve_in_another_process(tmp_path, helpers):
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "serve", "--tpm", "swtpm",
+@pytest.mark.parametrize("served_target", ["swtpm", "spi+sim://st33ktpm"])
+def test_functional_suite_passes_against_serve_in_another_process(tmp_path, helpers,
+                                                                   served_target):
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "serve", "--tpm", served_target,
                              "--listen", "127.0.0.1:0", "--results", str(tmp_path)],
                             stdout=subprocess.PIPE, text=True)
     try:
