@@ -133,3 +133,23 @@ def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch, pg_conn, helper
     assert rows == [(f"{run.name}/{p}", p, run.name, "labgrid") for p in ("board-a", "board-b")]
     expected = sum(helpers.store_counts(run / "places" / p)["tests"] for p in ("board-a", "board-b"))
     assert row_counts(pg_conn)["tests"] == expected > 0
+
+
+def test_lg_env_file_names_the_same_place(lab, tmp_path, monkeypatch):
+    from harness.lab.lg_env import tpm_uri_from_lg_env
+
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    env_file = tmp_path / "board-b.yaml"
+    env_file.write_text("targets:\n  main:\n    resources:\n      RemotePlace:\n"
+                        f"        name: board-b\noptions:\n  coordinator_address: {lab.address}\n")
+    uri = tpm_uri_from_lg_env(env_file)
+    assert uri == f"labgrid://board-b?coordinator={lab.address}"
+    target = open_target(uri)
+    try:
+        target.open()
+        assert target.describe()["tpm"] == lab.served["board-b"].uri
+    finally:
+        target.close()
+    env_file.write_text("targets:\n  main:\n    resources: {}\n")
+    with pytest.raises(ConfigError, match="exactly one RemotePlace"):
+        tpm_uri_from_lg_env(env_file)
