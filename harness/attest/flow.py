@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tpm2_pytss import TSS2_Exception
+
 from harness.attest import pcrs as pcr_ops
 from harness.attest.crosscheck import crosscheck
 from harness.attest.enroll import Enrollment, EnrollmentError, enroll
@@ -30,7 +32,6 @@ from harness.attest.golden import Golden, GoldenResult, evaluate
 from harness.attest.quote import Quote, take_quote, verify_quote
 from harness.attest.replay import (SRTM_PCRS, ReplayReport, check_event_data, compare,
                                    expected_values, replay)
-from harness.errors import HarnessError
 from harness.identity import read_properties
 from harness.tpm import properties as PT
 
@@ -101,6 +102,9 @@ def _enroll_stage(esapi, result: AttestationResult, ek_type: str, ca_certs,
     except EnrollmentError as exc:
         result.stages.append(Stage("enrollment", FAIL, str(exc)))
         return None
+    except TSS2_Exception as exc:
+        result.stages.append(Stage("enrollment", FAIL, f"the TPM refused a command: {exc}"))
+        return None
     result.ak_pem, result.ak_name = en.ak_pem(), en.ak_name
     result.ak_public = bytes(en.ak_public.marshal())
     certified = en.ek_certificate is not None
@@ -112,7 +116,7 @@ def _enroll_stage(esapi, result: AttestationResult, ek_type: str, ca_certs,
 
 
 def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLog,
-                  banks: list[str], pcrs: list[int]) -> None:
+                  banks: list[str], pcrs: list[int], trusted: set[int]) -> None:
     rep = replay(log)
     quote = take_quote(esapi, en.ak_handle, banks, pcrs)
     result.quote = quote
@@ -143,7 +147,7 @@ def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLo
     detail = [digest_check[2]]
     summary = digest_check[2]
     if attests_pcr_read:
-        report = compare(log, quote.pcr_read, "quoted PCRs", only_pcrs=pcrs)
+        report = compare(log, quote.pcr_read, "quoted PCRs", trusted=trusted, only_pcrs=pcrs)
         result.quote_report = report
         if report.divergences:
             summary = report.divergences[0]
@@ -195,7 +199,11 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
     en = _enroll_stage(esapi, result, ek_type, ca_certs, require_ek_cert)
     try:
         if en is not None and banks:
-            _quote_stages(esapi, result, en, log, banks, pcrs)
+            try:
+                _quote_stages(esapi, result, en, log, banks, pcrs, trusted)
+            except TSS2_Exception as exc:
+                result.stages.append(Stage("quote", FAIL, f"the TPM refused a command: {exc}"))
+                result.stages.append(Stage("replay vs quote", NOT_RUN, "no quote"))
         else:
             why = "no enrolled AK" if en is None else "no bank of the log is active on the chip"
             result.stages.append(Stage("quote", NOT_RUN if en is None else FAIL, why))
@@ -231,5 +239,5 @@ def format_result(result: AttestationResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["AttestationResult", "FAIL", "HarnessError", "NOT_RUN", "PASS", "Stage", "attest",
+__all__ = ["AttestationResult", "FAIL", "NOT_RUN", "PASS", "Stage", "attest", "checked_pcrs",
            "format_result"]

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from harness.attest import pcrs as pcr_ops
-from harness.attest.eventlog import ALG_IDS, alg_name
+from harness.attest.eventlog import alg_name
 from harness.errors import HarnessError
 
 TPM_GENERATED_VALUE = 0xFF544347
@@ -247,7 +247,3 @@ def verify_quote(quote: Quote, ak_public_key, ak_qualified_name: bytes,
                        else f" != GetCapability 0x{firmware_version:016x}")))
     return out
 
-
-def quoted_banks(banks: list[str]) -> list[str]:
-    """Banks a quote can select (those with a TPM algorithm id)."""
-    return [b for b in banks if b in ALG_IDS]

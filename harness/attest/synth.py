@@ -19,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 
 from harness.attest import pcrs as pcr_ops
-from harness.attest.eventlog import (EVENT_TYPE_CODES, encode_event, encode_spec_id, hash_bytes,
-                                     parse_eventlog, EventLog)
+from harness.attest.eventlog import (EVENT_TYPE_CODES, EventLog, encode_event, encode_spec_id,
+                                     hash_bytes, parse_eventlog)
 from harness.attest.replay import reset_value
 from harness.errors import HarnessError
 

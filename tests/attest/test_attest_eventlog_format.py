@@ -133,3 +133,17 @@ def test_wrong_spec_id_event_size(good):
 def test_missing_file_is_one_error(tmp_path):
     with pytest.raises(EventLogError, match="cannot read"):
         read_eventlog(tmp_path / "absent.log")
+
+
+def test_startup_locality_event_sets_pcr0_initial_value():
+    """PFP §10.4.5.3: an H-CRTM / locality-3 start makes PCR 0 begin at 00..03."""
+    from harness.attest.eventlog import hash_bytes
+
+    locality = encode_event(0, 3, {"sha256": bytes(32)}, b"StartupLocality\x00\x03")
+    sep = encode_event(0, 4, {"sha256": hash_bytes("sha256", bytes(4))}, bytes(4))
+    log = parse_eventlog(encode_spec_id(["sha256"]) + locality + sep)
+    assert log.startup_locality() == 3
+    rep = replay(log)
+    start = bytes(31) + b"\x03"
+    assert rep.values["sha256"][0] == hash_bytes("sha256", start + hash_bytes("sha256", bytes(4)))
+    assert len(rep.history["sha256"][0]) == 1  # EV_NO_ACTION is logged, never extended
