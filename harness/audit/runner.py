@@ -50,14 +50,23 @@ class AuditReport:
 
     @property
     def weakness_found(self) -> bool:
+        """True when any check failed or could not complete (the audit does not pass)."""
         return any(o.failed for o in self.outcomes)
+
+    @property
+    def verdict(self) -> str:
+        if any(o.verdict == FAIL for o in self.outcomes):
+            return "WEAKNESS FOUND"
+        if any(o.verdict == ERROR for o in self.outcomes):
+            return "INCOMPLETE (a check could not complete)"
+        return "PASS"
 
     def to_dict(self) -> dict:
         return {"identity": self.identity.to_dict(),
                 "firmware": {"text": self.firmware.text, "rule": self.firmware.rule,
                              "parts": list(self.firmware.parts)},
                 "profile": self.profile, "catalogues": self.catalogue_versions,
-                "verdict": "WEAKNESS FOUND" if self.weakness_found else "PASS",
+                "verdict": self.verdict,
                 "checks": [o.to_dict() for o in self.outcomes],
                 "started": self.started, "finished": self.finished}
 

@@ -26,7 +26,7 @@ def test_clean_swtpm_passes_and_shows_identity_and_firmware(tmp_path, capsys):
     assert "firmware    20191023.00163636 (rule libtpms" in out
     for check in ("advisories", "ek_credentials", "roca", "nonce_timing:ecdsa",
                   "nonce_timing:ecschnorr", "reference_probes"):
-        assert f"PASS         {check}" in out, check
+        assert f"PASS         {check}" in out, out
     assert "verdict       PASS" in out
     folder = _only_folder(tmp_path)
     audit = json.loads((folder / "audit.json").read_text())
@@ -88,4 +88,4 @@ def test_a_check_that_breaks_off_is_an_error_not_a_pass(tmp_path, capsys, monkey
                       "--skip", "reference_probes", "--skip", "ek_credentials")
     assert rc == 1
     assert "ERROR        roca" in out and "TPM2_CreatePrimary got no response" in out
-    assert "verdict       WEAKNESS FOUND" in out
+    assert "verdict       INCOMPLETE (a check could not complete)" in out
