@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from harness.results.run_folder import DEFAULT_BASE, RunFolder, new_run_id
@@ -39,6 +40,10 @@ def _latest(base: Path, name: str) -> Path:
     return found[-1]
 
 
+def _interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from rigs.campaign.analysis import analyze
     from rigs.campaign.model import load_campaign
@@ -53,17 +58,26 @@ def run(args: argparse.Namespace) -> int:
             from harness.errors import ConfigError
             raise ConfigError(f"--resume {path}: not a results folder (no {STORE_FILE})")
         folder = RunFolder(path)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # kill -TERM: safe state, then stop
     try:
         rc = CampaignRunner(campaign, folder, efp_rounds=args.efp_rounds).run()
         table = analyze(folder.path)
         folder.export_command_log()
-        summary = folder.summarize({"campaign": campaign.name,
-                                    "efp_failures": int((table.efp_verdict == "FAIL").sum())})
+        beyond = table.out_of_range.fillna(False).astype(bool)
+        summary = folder.summarize({
+            "campaign": campaign.name,
+            "efp_failures": int((table.efp_verdict == "FAIL").sum()),
+            "in_range_test_failures": int(table.failed[~beyond].fillna(0).sum()),
+            "out_of_range_test_failures": int(table.failed[beyond].fillna(0).sum()),
+        })
     finally:
+        signal.signal(signal.SIGTERM, previous)
         folder.close()
-    cols = [c for c in ("label", "temperature_c", "voltage_v", "tests", "pass_rate",
+    cols = [c for c in ("label", "temperature_c", "voltage_v", "out_of_range", "tests", "pass_rate",
                         "latency_p50_ms", "latency_p95_ms", "retries", "efp_verdict") if c in table]
     print(table[cols].to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"verdict {summary['verdict']}  outcomes {summary['outcomes']}  "
-          f"EFP/EFT failures {summary['efp_failures']}  results {folder.path}")
+          f"test failures in range {summary['in_range_test_failures']}, beyond rated range "
+          f"{summary['out_of_range_test_failures']}  EFP/EFT failures (wrong answers) "
+          f"{summary['efp_failures']}  results {folder.path}")
     return rc

@@ -33,7 +33,7 @@ from rigs.errors import RigConfigError
 _TOP = {"name", "description", "rig", "target", "suites", "defaults", "points", "efp",
         "coupling", "safety", "telemetry", "point_timeout_s", "pytest_args"}
 _POINT = {"temperature_c", "voltage_v", "dwell_s", "band_c", "stable_timeout_s", "repetitions",
-          "events", "label", "suites"}
+          "events", "label", "suites", "ramp_c_per_min"}
 _EVENTS = {"brown_out": {"level_v", "duration_s"}, "power_cycle": {"off_s"}}
 
 
@@ -55,10 +55,12 @@ class Point:
     repetition: int
     events: tuple[Event, ...]
     suites: tuple[str, ...]
+    ramp_c_per_min: float | None = None
 
     def params(self) -> dict[str, Any]:
         return {"temperature_c": self.temperature_c, "voltage_v": self.voltage_v,
                 "dwell_s": self.dwell_s, "repetition": self.repetition,
+                "ramp_c_per_min": self.ramp_c_per_min,
                 "events": [{"kind": e.kind, **e.params} for e in self.events],
                 "suites": list(self.suites)}
 
@@ -176,7 +178,9 @@ def _expand(r: _Reader, raw_points: Any, defaults: dict[str, Any], suites: tuple
                                 r.number(spec.get("dwell_s", 0), f"{w}.dwell_s", 0, 86400),
                                 r.number(spec.get("band_c", 1.0), f"{w}.band_c", 0.01, 50),
                                 r.number(spec.get("stable_timeout_s", 1800), f"{w}.stable_timeout_s", 1),
-                                rep, events, sel))
+                                rep, events, sel,
+                                None if spec.get("ramp_c_per_min") is None else
+                                r.number(spec["ramp_c_per_min"], f"{w}.ramp_c_per_min", 0.01, 1000)))
     return tuple(points)
 
 

@@ -145,7 +145,7 @@ class CampaignRunner:
             self._safe_state(str(exc))
             raise CampaignAbort(f"campaign stopped in a safe state: {exc}") from exc
         except KeyboardInterrupt:
-            self._safe_state("interrupted (Ctrl-C)")
+            self._safe_state("interrupted (Ctrl-C or SIGTERM)")
             raise
         finally:
             self._kill_child()
@@ -177,7 +177,10 @@ class CampaignRunner:
             self.state.update(voltage_v=point.voltage_v)
         if point.temperature_c is not None and rig.chamber is not None:
             show("ramping")
-            rig.chamber.set_temperature(point.temperature_c)
+            if point.ramp_c_per_min:
+                rig.chamber.ramp_to(point.temperature_c, point.ramp_c_per_min, check=self._check_instruments)
+            else:
+                rig.chamber.set_temperature(point.temperature_c)
             rig.chamber.wait_stable(point.band_c, max(1.0, min(point.dwell_s, 5.0)),
                                     point.stable_timeout_s, poll_s=0.25, target_c=point.temperature_c)
         self.sampler.sample_once()

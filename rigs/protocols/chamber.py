@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rigs.errors import InstrumentTimeoutError
@@ -38,8 +39,27 @@ class Chamber(abc.ABC):
     def read(self) -> ChamberReading:
         """Read the process value (and humidity where the chamber has it)."""
 
-    def set_ramp_rate(self, c_per_min: float) -> None:
-        """Limit the set point ramp (°C/min); chambers without one ignore it."""
+    def ramp_to(self, celsius: float, c_per_min: float, step_s: float = 1.0,
+                check: Callable[[], None] | None = None) -> None:
+        """Walk the set point to ``celsius`` at ``c_per_min`` in steps of ``step_s``.
+
+        A software ramp, for controllers whose own ramp lives in profiles (F4T)
+        or is not reachable over the remote interface. ``check`` is called
+        between steps (the campaign passes its instrument-health check).
+        """
+        start = self.read().set_point_c
+        if start is None or c_per_min <= 0:
+            self.set_temperature(celsius)
+            return
+        step = c_per_min / 60.0 * step_s
+        current = start
+        while abs(celsius - current) > step:
+            current += step if celsius > current else -step
+            self.set_temperature(round(current, 3))
+            if check is not None:
+                check()
+            time.sleep(step_s)
+        self.set_temperature(celsius)
 
     def alarms(self) -> list[str]:
         """Active alarms as short texts; empty when none."""

@@ -143,3 +143,13 @@ def test_wrong_addresses_give_clear_errors(tmp_path):
         EspecChamber("espec", "serial:///nonexistent/tty")
     with pytest.raises(InstrumentError, match=r"'votsch'.*cannot connect"):
         SimservChamber("votsch", f"simserv://127.0.0.1:{port}", timeout_s=0.5)
+
+
+def test_software_ramp_walks_the_set_point_in_steps(fast_plant):
+    with SimservSim(fast_plant) as sim:
+        drv = SimservChamber("votsch", sim.address)
+        drv.ramp_to(25.0, c_per_min=60.0, step_s=0.05)  # 0.05 °C per step from 23 °C
+        set_points = [float(r.split(b"\xb6")[3]) for r in sim.requests if r.startswith(b"11001")]
+        assert set_points[0] == pytest.approx(23.05) and set_points[-1] == 25.0
+        assert all(b - a == pytest.approx(0.05, abs=1e-3) for a, b in zip(set_points, set_points[1:]))
+        drv.close()
