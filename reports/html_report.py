@@ -95,6 +95,7 @@ def _run_context(run: RunData, withheld: list[str]) -> dict[str, Any]:
         "exchange_count": len(run.exchanges), "coverage": command_coverage(run),
         "failures": _failures(run), "environment": _environment(run),
         "evidence": [str(p) for p in run.evidence_files if str(p) not in withheld],
+        "other_files": [str(p) for p in run.other_files if str(p) not in withheld],
         "withheld": withheld,
     }
 

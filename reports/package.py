@@ -9,6 +9,7 @@ Layout of a package (default ``<first run>/report/``)::
     assessment-results.json     NIST OSCAL assessment results
     catalogue.yaml              the requirement catalogue the runs were judged against
     data/<run-id>/              summary, identity, target, profile, and the store's tables as CSV
+    data/<run-id>/files/        the run's other files (audit.json, junit.xml, campaign plots, logs)
     evidence/<run-id>/          the run's evidence files (private keys withheld)
     allure-report/              Allure 3 HTML (with --allure)
     lab-key.pub.pem, manifest.json, manifest.sig
@@ -31,9 +32,8 @@ from reports.matrix import write_csv, write_verdicts_json, write_xlsx
 from reports.oscal import build_assessment_results, read_oscal, write_oscal
 from reports.pdf import html_to_pdf
 from reports.redact import copy_redacted, holds_private_key, redact_url_credentials
-from reports.run_data import RunData, load_runs
+from reports.run_data import RUN_FILES, RunData, load_runs
 
-RUN_FILES = ("summary.json", "identity.json", "target.json", "profile.yaml")
 _TABLE_DROP = {"tests": ["markers_list", "requirements_list"]}
 
 
@@ -68,16 +68,23 @@ def _copy_run_data(run: RunData, out: Path) -> None:
 
 
 def _copy_evidence(run: RunData, out: Path) -> list[str]:
-    """Copy evidence files; return those withheld for holding private keys."""
+    """Copy evidence files (secrets redacted); return those withheld for holding private keys."""
     withheld = []
     for rel in run.evidence_files:
-        src = run.path / rel
-        if holds_private_key(src):
-            withheld.append(str(rel))
-            continue
         dest = out / "evidence" / run.run_id / Path(*rel.parts[1:])
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
+        if not copy_redacted(run.path / rel, dest):
+            withheld.append(str(rel))
+    return withheld
+
+
+def _copy_other_files(run: RunData, out: Path) -> list[str]:
+    withheld = []
+    for rel in run.other_files:
+        dest = out / "data" / run.run_id / "files" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not copy_redacted(run.path / rel, dest):
+            withheld.append(str(rel))
     return withheld
 
 
@@ -146,7 +153,7 @@ def _build(runs: list[RunData], cat: Catalogue, out: Path, *, pdf: bool, allure:
     withheld = {}
     for run in runs:
         _copy_run_data(run, out)
-        withheld[run.run_id] = _copy_evidence(run, out)
+        withheld[run.run_id] = _copy_evidence(run, out) + _copy_other_files(run, out)
     shutil.copyfile(CATALOGUE_FILE, out / "catalogue.yaml")
     result: Assessment = assess(cat, runs)
     html = render_html(report_context(cat, runs, result, withheld, "report.pdf" if pdf else None),

@@ -24,7 +24,7 @@ _SECRET_NAME = r"(?:[A-Za-z_]*(?:auth|password|passwd|passphrase|secret|private|
                r"hmac_key|sym_key|seed_value|sensitive)[A-Za-z_0-9]*|pin|seed)"
 _ASSIGN = re.compile(
     rf"(?P<name>\b{_SECRET_NAME})(?P<op>\s*(?:=|:|->)\s*)"
-    r"(?P<value>b?'[^'\n]*'|b?\"[^\"\n]*\"|[^\s,;)\]}]+)",
+    r"(?P<value>b?'[^'\n]*'|b?\"[^\"\n]*\"|[^\s,;)\]}\"'<>&]+)",
     re.I)
 _PRIVATE_MARKERS = (b"PRIVATE KEY-----",)
 # user:password@ in URLs (postgresql://, labgrid coordinators, remote targets).
@@ -63,7 +63,7 @@ def redact_json(value: Any) -> Any:
     return value
 
 
-_TEXT_SUFFIXES = {".txt", ".csv", ".log", ".properties", ".yaml", ".yml", ".md"}
+_TEXT_SUFFIXES = {".txt", ".csv", ".log", ".properties", ".yaml", ".yml", ".md", ".xml"}
 
 
 def copy_redacted(src: Path, dest: Path) -> bool:

@@ -22,6 +22,9 @@ from harness.results.store import STORE_FILE
 from reports.redact import redact, redact_url_credentials
 
 TABLES = ("tests", "exchanges", "telemetry", "points", "events", "artifacts")
+# The files every package carries under data/<run-id>/ themselves.
+RUN_FILES = ("summary.json", "identity.json", "target.json", "profile.yaml")
+_NOT_OTHER = {"evidence", "allure-results"}   # evidence/ is copied on its own; allure is rendered
 
 
 @dataclass
@@ -38,6 +41,9 @@ class RunData:
         tables: one DataFrame per store table; tests get list columns
             ``markers_list`` and ``requirements_list`` and redacted text.
         evidence_files: files under evidence/, relative to the folder.
+        other_files: every other file the run wrote (audit.json, junit.xml,
+            campaign tables and plots, pytest logs...), relative to the folder;
+            not the store, allure-results/, hidden entries or evidence packages.
     """
 
     path: Path
@@ -50,6 +56,7 @@ class RunData:
     profile_text: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     evidence_files: list[Path] = field(default_factory=list)
+    other_files: list[Path] = field(default_factory=list)
 
     @property
     def tests(self) -> pd.DataFrame:
@@ -180,6 +187,19 @@ def _prepare_other(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _other_files(path: Path) -> list[Path]:
+    out = []
+    for item in sorted(path.rglob("*")):
+        rel = item.relative_to(path)
+        top = rel.parts[0]
+        if (not item.is_file() or top.startswith(".") or top.startswith(STORE_FILE)
+                or top in _NOT_OTHER or str(rel) in RUN_FILES
+                or (path / top / "manifest.json").exists()):   # an evidence package of the run
+            continue
+        out.append(rel)
+    return out
+
+
 def load_run(path: str | Path) -> RunData:
     """Load one results folder.
 
@@ -210,7 +230,7 @@ def load_run(path: str | Path) -> RunData:
         meta=meta, summary=_read_json(path / "summary.json"),
         identity=_read_json(path / "identity.json"), target=_read_json(path / "target.json"),
         profile_text=redact_url_credentials(profile.read_text()) if profile.is_file() else "",
-        tables=tables, evidence_files=files,
+        tables=tables, evidence_files=files, other_files=_other_files(path),
     )
 
 

@@ -107,6 +107,19 @@ def _write_allure_result(folder, nodeid, outcome, markers, reqs, t0, t1, message
     (folder.allure_dir / f"{uid}-result.json").write_text(json.dumps(result))
 
 
+def _write_junit(folder: RunFolder) -> None:
+    """junit.xml as pytest writes it, failure text (with its secret) included."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element("testsuite", name="pytest")
+    for nodeid, outcome, message, longrepr in folder.store.query(
+            "SELECT nodeid, outcome, message, longrepr FROM tests ORDER BY id"):
+        case = ET.SubElement(suite, "testcase", name=nodeid)
+        if outcome == "failed":
+            ET.SubElement(case, "failure", message=message).text = longrepr
+    ET.ElementTree(suite).write(folder.path / "junit.xml")
+
+
 def make_run_folder(base: Path, run_id: str = "20261125-120000-beef") -> Path:
     """Create a campaign-kind results folder with real swtpm exchanges."""
     folder = RunFolder.create(base, run_id, kind="campaign")
@@ -153,6 +166,7 @@ def make_run_folder(base: Path, run_id: str = "20261125-120000-beef") -> Path:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     (folder.evidence_dir / "leaked_key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    _write_junit(folder)
     folder.summarize()
     folder.export_command_log()
     folder.close()

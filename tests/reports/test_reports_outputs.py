@@ -94,6 +94,7 @@ def test_no_secret_in_any_file(package: Path, run_dir: Path, lab_key: Path, fact
     private = lab_key.read_bytes()
     assert password in (run_dir / "target.json").read_bytes()    # the inputs do hold them
     assert any(secret in p.read_bytes() for p in (run_dir / "allure-results").glob("*-result.json"))
+    assert secret in (run_dir / "junit.xml").read_bytes()
     for path in package.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -103,3 +104,14 @@ def test_no_secret_in_any_file(package: Path, run_dir: Path, lab_key: Path, fact
             assert private not in data, path
     assert not (package / "evidence" / run_dir.name / "leaked_key.pem").exists()
     assert (package / "evidence" / run_dir.name / "ak_public.pem").exists()
+
+
+def test_other_run_files_are_carried_redacted(package: Path, run_dir: Path) -> None:
+    from xml.dom import minidom
+
+    files = package / "data" / run_dir.name / "files"
+    assert sorted(p.name for p in files.iterdir()) == ["command_log.csv", "command_log.parquet",
+                                                       "junit.xml"]
+    doc = minidom.parse(str(files / "junit.xml"))             # still well-formed after redaction
+    (failure, *_) = doc.getElementsByTagName("failure")
+    assert "[REDACTED]" in failure.firstChild.data
