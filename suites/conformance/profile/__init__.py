@@ -1,0 +1,1 @@
+"""The chip held to its chip profile (harness/profiles/*.yaml)."""
