@@ -228,3 +228,33 @@ def test_cli_rejects_a_malformed_listen_address():
         parse_listen("2321")
     with pytest.raises(ConfigError, match="PORT\\+1"):
         parse_listen("127.0.0.1:65535")
+
+
+def test_power_cycle_goes_through_the_rig_supply(tmp_path):
+    """CMD_INIT with --rig: the (simulated, SCPI over a loopback socket) supply
+    switches off and on, then the chip needs TPM2_Startup again."""
+    from pathlib import Path
+
+    from harness.cli.cmd_serve import open_rig_power
+
+    setup = Path(__file__).parents[2] / "rigs" / "setups" / "sim-lab.yaml"
+    target = open_target("swtpm")
+    transport = target.open()
+    rig, power_cycle = open_rig_power(str(setup), transport)
+    server = TpmServer(transport, ServeOptions(power_cycle=power_cycle))
+    server.start()
+    data = client(server)
+    control = SwtpmControl("127.0.0.1", server.port + 1)
+    try:
+        assert rc_of(data.exchange(GET_RANDOM_8)) == 0
+        control.init()
+        assert rig.supply.measure().output_on  # switched on again after the off time
+        assert rc_of(data.exchange(GET_RANDOM_8)) == TPM_RC_INITIALIZE
+        cycles = [d for k, d in server.events if k == "power_cycle"]
+        assert len(cycles) == 1 and "error" not in cycles[0]
+    finally:
+        control.close()
+        data.close()
+        server.stop()
+        rig.close()
+        target.close()
