@@ -37,13 +37,21 @@ class WatlowF4TSim(InstrumentSim):
     """Serves one F4T with ``loops`` control loops, each on its own ThermalPlant."""
 
     def __init__(self, plants: list[ThermalPlant] | None = None, unit: int = 1,
-                 word_order: str = "big") -> None:
+                 word_order: str = "big", rtu: bool = False) -> None:
         super().__init__()
         self.plants = plants or [ThermalPlant()]
         self.unit = unit
         self.word_order = word_order
+        self.rtu = rtu
         self.port = free_port()
-        self.address = f"modbus-tcp://127.0.0.1:{self.port}?unit={unit}&word_order={word_order}"
+        self._modem = None
+        if rtu:  # Modbus RTU framing (CRC-16) over a software null-modem pair of ptys
+            from rigs.sims.null_modem import NullModem
+
+            self._modem = NullModem()
+            self.address = f"modbus-rtu://{self._modem.b}?baud=19200&unit={unit}&word_order={word_order}"
+        else:
+            self.address = f"modbus-tcp://127.0.0.1:{self.port}?unit={unit}&word_order={word_order}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ModbusTcpServer | None = None
         self._ready = threading.Event()
@@ -89,7 +97,12 @@ class WatlowF4TSim(InstrumentSim):
         device = SimDevice(self.unit, simdata=[SimData(address=2700, count=top - 2700 + 8,
                                                        values=0, datatype=DataType.REGISTERS)],
                            action=self._action)
-        self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
+        if self._modem is not None:
+            from pymodbus.server import ModbusSerialServer
+
+            self._server = ModbusSerialServer(device, port=self._modem.a, baudrate=19200)
+        else:
+            self._server = ModbusTcpServer(device, address=("127.0.0.1", self.port))
         await self._server.serve_forever(background=True)
         self._ready.set()
         while not self._stop.is_set():
@@ -98,3 +111,5 @@ class WatlowF4TSim(InstrumentSim):
 
     def stop(self) -> None:
         super().stop()
+        if self._modem is not None:
+            self._modem.close()

@@ -153,3 +153,24 @@ def test_software_ramp_walks_the_set_point_in_steps(fast_plant):
         assert set_points[0] == pytest.approx(23.05) and set_points[-1] == 25.0
         assert all(b - a == pytest.approx(0.05, abs=1e-3) for a, b in zip(set_points, set_points[1:]))
         drv.close()
+
+
+def _crc16_modbus(frame: bytes) -> bytes:
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc.to_bytes(2, "little")
+
+
+def test_watlow_over_modbus_rtu_sends_crc_framed_write_multiple_registers():
+    with WatlowF4TSim([ThermalPlant(noise_c=0.0)], unit=7, rtu=True) as sim:
+        drv = WatlowF4T("f4t", sim.address)
+        start = len(sim._modem.b_to_a)
+        drv.set_temperature(-20.5)
+        pdu = bytes([7, 0x10]) + (2782).to_bytes(2, "big") + (2).to_bytes(2, "big") + b"\x04" + \
+            struct.pack(">f", -20.5)
+        assert bytes(sim._modem.b_to_a[start:]) == pdu + _crc16_modbus(pdu)
+        assert sim.plants[0].set_point_c == -20.5 and drv.read().set_point_c == -20.5
+        drv.close()
