@@ -47,14 +47,15 @@ def command_coverage(run: RunData) -> dict[str, Any]:
             "not_exercised": [c for c in advertised if c not in used]}
 
 
-def _command_log(run: RunData, nodeid: str, point_id: str | None) -> list[dict[str, Any]]:
+def _command_log(run: RunData, nodeid: str, point_id: str | None) -> tuple[list[dict[str, Any]], int]:
+    """The first MAX_LOG_ROWS exchanges of one test at one point, and how many there were."""
     ex = run.exchanges
     sel = ex[ex["test"] == nodeid]
     sel = sel[sel["point_id"].isna()] if point_id is None else sel[sel["point_id"] == point_id]
     return [{"seq": int(r.seq), "time": _utc(r.t_start), "command": r.command, "rc": r.rc_name,
              "duration_ms": r.duration_s * 1e3, "cmd_size": int(r.cmd_size),
              "rsp_size": int(r.rsp_size), "retries": int(r.retries), "error": r.error}
-            for r in sel.head(MAX_LOG_ROWS).itertuples(index=False)]
+            for r in sel.head(MAX_LOG_ROWS).itertuples(index=False)], len(sel)
 
 
 def _failures(run: RunData) -> list[dict[str, Any]]:
@@ -63,9 +64,10 @@ def _failures(run: RunData) -> list[dict[str, Any]]:
     out = []
     for r in failed.itertuples(index=False):
         point = None if pd.isna(r.point_id) else str(r.point_id)
+        log, total = _command_log(run, r.nodeid, point)
         out.append({"nodeid": r.nodeid, "outcome": r.outcome, "point_id": point,
-                    "message": r.message, "longrepr": r.longrepr,
-                    "requirements": r.requirements_list, "log": _command_log(run, r.nodeid, point)})
+                    "message": r.message, "longrepr": r.longrepr, "anchor": f"fail-{len(out)}-{run.run_id}",
+                    "requirements": r.requirements_list, "log": log, "log_total": total})
     return out
 
 

@@ -11,6 +11,8 @@ construction and on :func:`read_oscal`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import mimetypes
 import uuid
 from pathlib import Path
 
@@ -64,9 +66,28 @@ def _observation(ref: TestRef, run_key: str, finished: float) -> common.Observat
         collected=_time(finished))
 
 
-def build_assessment_results(catalogue: Catalogue, runs: list[RunData],
-                             assessment: Assessment) -> ar.AssessmentResults:
-    """The OSCAL assessment-results model for ``runs``."""
+def _back_matter(package: Path, run_key: str) -> common.BackMatter | None:
+    """One resource per file already in the package, with its SHA-256 (OSCAL rlink hashes)."""
+    resources = []
+    for path in sorted(p for p in package.rglob("*") if p.is_file()):
+        rel = path.relative_to(package).as_posix()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        media = mimetypes.guess_type(path.name)[0]
+        resources.append(common.Resource(
+            uuid=_uuid(run_key, "resource", rel), title=rel,
+            rlinks=[common.Rlink(href=rel, media_type=media,
+                                 hashes=[common.Hash(algorithm="SHA-256", value=digest)])]))
+    return common.BackMatter(resources=resources) if resources else None
+
+
+def build_assessment_results(catalogue: Catalogue, runs: list[RunData], assessment: Assessment,
+                             package: Path | None = None) -> ar.AssessmentResults:
+    """The OSCAL assessment-results model for ``runs``.
+
+    Args:
+        package: the package folder being built; its files so far (raw data,
+            report, matrix) are listed in back-matter with their SHA-256.
+    """
     run_key = "|".join(r.run_id for r in runs)
     start = min(r.started() for r in runs)
     end = max(r.finished() for r in runs)
@@ -107,7 +128,8 @@ def build_assessment_results(catalogue: Catalogue, runs: list[RunData],
         import_ap=ar.ImportAp(href="catalogue.yaml",
                               remarks="No OSCAL assessment plan: the plan is the tpm-hil requirement "
                                       "catalogue shipped in this package."),
-        results=[result])
+        results=[result],
+        back_matter=_back_matter(package, run_key) if package else None)
 
 
 def write_oscal(model: ar.AssessmentResults, path: Path) -> Path:

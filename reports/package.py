@@ -164,7 +164,7 @@ def _build(runs: list[RunData], cat: Catalogue, out: Path, *, pdf: bool, allure:
     write_verdicts_json(result, [r.run_id for r in runs], out / "verdicts.json")
     write_csv(result, out / "traceability.csv")
     write_xlsx(result, out / "traceability.xlsx", created)
-    write_oscal(build_assessment_results(cat, runs, result), out / "assessment-results.json")
+    write_oscal(build_assessment_results(cat, runs, result, out), out / "assessment-results.json")
     read_oscal(out / "assessment-results.json")
     if allure:
         _allure(runs, out)

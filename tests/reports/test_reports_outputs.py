@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -59,6 +60,12 @@ def test_oscal_validates_and_states_each_finding(package: Path) -> None:
     assert all(r.observation_uuid in obs for f in result.findings for r in f.related_observations or [])
     selected = {c.control_id for c in result.reviewed_controls.control_selections[0].include_controls}
     assert selected == {r.oscal_id for r in load_catalogue()}
+    # back-matter lists the raw data and reports with digests that match the files
+    resources = {r.title: r.rlinks[0] for r in model.back_matter.resources}
+    assert {"report.html", "report.pdf", "traceability.csv"} <= set(resources)
+    assert any(t.endswith("/exchanges.csv") for t in resources)
+    for title, rlink in resources.items():
+        assert rlink.hashes[0].value == hashlib.sha256((package / rlink.href).read_bytes()).hexdigest()
 
 
 def test_broken_oscal_is_rejected(package: Path, tmp_path: Path) -> None:
