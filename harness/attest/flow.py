@@ -36,6 +36,14 @@ from harness.identity import read_properties
 from harness.tpm import properties as PT
 
 PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
+_TCTI_LAYER = 0x0A0000  # TSS2_RC layer of the transport: no answer, not a TPM verdict
+
+
+def _tpm_refusal(exc: TSS2_Exception) -> str:
+    """Text for a TPM error response; transport failures are re-raised, not judged."""
+    if (int(exc.rc) & 0xFF0000) == _TCTI_LAYER:
+        raise exc
+    return f"the TPM refused a command: {exc}"
 
 
 @dataclass
@@ -103,7 +111,7 @@ def _enroll_stage(esapi, result: AttestationResult, ek_type: str, ca_certs,
         result.stages.append(Stage("enrollment", FAIL, str(exc)))
         return None
     except TSS2_Exception as exc:
-        result.stages.append(Stage("enrollment", FAIL, f"the TPM refused a command: {exc}"))
+        result.stages.append(Stage("enrollment", FAIL, _tpm_refusal(exc)))
         return None
     result.ak_pem, result.ak_name = en.ak_pem(), en.ak_name
     result.ak_public = bytes(en.ak_public.marshal())
@@ -202,7 +210,7 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
             try:
                 _quote_stages(esapi, result, en, log, banks, pcrs, trusted)
             except TSS2_Exception as exc:
-                result.stages.append(Stage("quote", FAIL, f"the TPM refused a command: {exc}"))
+                result.stages.append(Stage("quote", FAIL, _tpm_refusal(exc)))
                 result.stages.append(Stage("replay vs quote", NOT_RUN, "no quote"))
         else:
             why = "no enrolled AK" if en is None else "no bank of the log is active on the chip"

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import time
 
+from tpm2_pytss import TSS2_Exception
+
 from harness.attest.enroll import EK_TYPES, load_ca_certificates
 from harness.attest.eventlog import read_eventlog
 from harness.attest.flow import attest, format_result
 from harness.attest.golden import load_golden
 from harness.attest.replay import format_table
-from harness.errors import ConfigError
+from harness.errors import ConfigError, TargetError
 from harness.results.exchange_log import ExchangeLog
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
 
@@ -80,6 +82,15 @@ def _ca_certs(args: argparse.Namespace, target) -> list:
     return []
 
 
+def explain_tpm_failure(exc: Exception, exchanges: ExchangeLog) -> TargetError:
+    """One clear error for a TSS failure: the transport's own error when there is one."""
+    failed = [r for r in exchanges.peek() if r.error]
+    if failed:
+        last = failed[-1]
+        return TargetError(f"{last.command}: {last.error}")
+    return TargetError(f"the TPM stack failed: {exc}")
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.fixtures_support import open_session_esapi
 
@@ -90,10 +101,13 @@ def run(args: argparse.Namespace) -> int:
     pcrs = parse_pcr_list(args.pcrs) if args.pcrs else None
     exchanges = ExchangeLog()
     exchanges.activity = "attest"
-    with open_session_esapi(args.tpm, exchanges) as (target, esapi):
-        result = attest(esapi, log, args.eventlog, golden, _ca_certs(args, target), args.ek,
-                        not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck)
-        described = target.describe()
+    try:
+        with open_session_esapi(args.tpm, exchanges) as (target, esapi):
+            result = attest(esapi, log, args.eventlog, golden, _ca_certs(args, target), args.ek,
+                            not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck)
+            described = target.describe()
+    except TSS2_Exception as exc:
+        raise explain_tpm_failure(exc, exchanges) from exc
     folder = RunFolder.create(args.results, kind="attest")
     try:
         folder.store.set_meta("target", described)

@@ -11,12 +11,15 @@ import argparse
 from pathlib import Path
 
 import yaml
+from tpm2_pytss import TSS2_Exception
 
 from harness.attest import synth
 from harness.attest.describe import describe_event
 from harness.attest.eventlog import encode_eventlog, read_eventlog
 from harness.attest.replay import replay
+from harness.cli.cmd_attest import explain_tpm_failure
 from harness.errors import ConfigError, HarnessError, NotSupportedError
+from harness.results.exchange_log import ExchangeLog
 
 COMMAND = "eventlog"
 HELP = "synthesize a measured boot into a TPM (synth) or show an event log (show)"
@@ -56,14 +59,18 @@ def _synth(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise ConfigError(f"-o {out}: folder {out.parent} does not exist")
-    with open_session_esapi(args.tpm) as (target, esapi):
-        if target.disposable and not target.uri.host:
-            print("note: the target is a spawned swtpm that is removed when this command ends; "
-                  "start one by hand and pass swtpm://HOST:PORT to attest it afterwards")
-        if args.reset:
-            _reset(esapi, target.transport)
-        log = synth.synthesize(esapi, banks)
-        out.write_bytes(encode_eventlog(log))
+    exchanges = ExchangeLog()
+    try:
+        with open_session_esapi(args.tpm, exchanges) as (target, esapi):
+            if target.disposable and not target.uri.host:
+                print("note: the target is a spawned swtpm that is removed when this command "
+                      "ends; start one by hand and pass swtpm://HOST:PORT to attest it afterwards")
+            if args.reset:
+                _reset(esapi, target.transport)
+            log = synth.synthesize(esapi, banks)
+            out.write_bytes(encode_eventlog(log))
+    except TSS2_Exception as exc:
+        raise explain_tpm_failure(exc, exchanges) from exc
     print(f"extended PCRs {', '.join(map(str, log.pcrs()))} in banks {', '.join(log.banks)} "
           f"with {len(log.events)} events; wrote {out}")
     if args.golden_out:
