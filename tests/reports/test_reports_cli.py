@@ -76,3 +76,15 @@ def test_failed_build_leaves_the_previous_package_alone(run_dir: Path, lab_key: 
         build_package([bare], out, pdf=False, allure=True, key_path=lab_key)
     assert verify_package(out).ok
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([bare.name, "pkg"])
+
+
+def test_broken_run_file_is_one_clear_error(run_dir: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    broken = Path(shutil.copytree(run_dir, tmp_path / "broken",
+                                  ignore=shutil.ignore_patterns("report", "allure-results")))
+    (broken / "identity.json").write_text('{"manufacturer": "IBM",')
+    assert main(["report", str(broken), "--no-pdf"]) == 2
+    err = capsys.readouterr().err
+    assert "identity.json: not readable JSON" in err and str(broken) in err
+    assert not (broken / "report").exists()
