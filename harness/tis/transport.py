@@ -68,6 +68,7 @@ class TisTransport(Transport):
         self.info: dict[str, object] = {}
         self._hold_locality()
         self._identify()
+        self.counters.take()  # the set-up's bus cost belongs to no command
 
     # -- registers ----------------------------------------------------------
 
@@ -90,7 +91,7 @@ class TisTransport(Transport):
             raise TransportError(
                 f"{self.name}: TPM_DID_VID vendor 0x{vid:04x} is not the profile's 0x{self.expect_vid:04x}"
             )
-        self.info = {"vid": f"0x{vid:04x}", "did": f"0x{did:04x}", "rid": f"0x{rid:02x}"}
+        self.info.update(vid=f"0x{vid:04x}", did=f"0x{did:04x}", rid=f"0x{rid:02x}")
 
     def _hold_locality(self) -> None:
         """Request use of ``self.locality`` and wait until it is active (TIMEOUT_A)."""
