@@ -75,6 +75,15 @@ def wait_for_tests(path: Path, expected: set[str], timeout_s: float) -> list[dic
         time.sleep(0.2)
 
 
+# Commands whose success a harness cannot bring about on every target. They count
+# as covered only by a passing negative test, and the listing names them.
+POSITIVE_UNREACHABLE = {
+    0x12D: "TPM2_PP_Commands succeeds only while physical presence is asserted, which the "
+           "harness cannot signal (swtpm has no such control); the negative test asserts "
+           "TPM_RC_PP",
+}
+
+
 @dataclass
 class CommandCoverage:
     """Positive and negative coverage per advertised command."""
@@ -98,7 +107,16 @@ class CommandCoverage:
 
     @property
     def missing_positive(self) -> list[str]:
-        return [command_name(c) for c in self.advertised if c not in self.positive]
+        return [command_name(c) for c in self.advertised
+                if c not in self.positive and not self._exempt(c)]
+
+    def _exempt(self, code: int) -> bool:
+        return code in POSITIVE_UNREACHABLE and code in self.negative
+
+    @property
+    def exempt_positive(self) -> dict[str, str]:
+        return {command_name(c): POSITIVE_UNREACHABLE[c] for c in self.advertised
+                if c not in self.positive and self._exempt(c)}
 
     @property
     def missing_negative(self) -> list[str]:
@@ -121,5 +139,6 @@ class CommandCoverage:
             "negative_percent": round(100 * (total - len(self.missing_negative)) / total, 1),
             "missing_positive": self.missing_positive,
             "missing_negative": self.missing_negative,
+            "positive_unreachable": self.exempt_positive,
             "commands": rows,
         }

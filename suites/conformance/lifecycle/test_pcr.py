@@ -5,7 +5,7 @@ import hashlib
 import struct
 
 import pytest
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_SU
 from tpm2_pytss.types import TPML_DIGEST_VALUES, TPML_PCR_SELECTION, TPMT_HA
 
 from harness.reference import pcr as ref
@@ -138,11 +138,19 @@ def test_pcr_set_auth_refused(tpm, raw_pw, expect_rc):
 @pytest.mark.destructive
 @pytest.mark.spec("TPM 2.0 Part 3 §22.5 TPM2_PCR_Allocate (the current allocation, so no change)")
 @pytest.mark.requirement(*REQ)
-def test_pcr_allocate_current_banks(tpm, identity):
+def test_pcr_allocate_current_banks(tpm, tpm_raw, identity, expect_rc):
     banks = "+".join(f"{b}:all" for b in identity.pcr_banks if b in BANKS)
     ok, max_pcr, needed, available = tpm.pcr_allocate(TPML_PCR_SELECTION.parse(banks),
                                                       ESYS_TR.PLATFORM)
     assert ok and max_pcr >= 24 and needed <= available
+    # A pending allocation needs a TPM Reset: Shutdown(STATE) is TPM_RC_TYPE (§9.4).
+    with expect_rc(0x08A + 0x140):  # TPM_RC_TYPE (parameter 1)
+        tpm.shutdown(TPM2_SU.STATE)
+    tpm.shutdown(TPM2_SU.CLEAR)
+    tpm_raw.power_cycle()
+    tpm.startup(TPM2_SU.CLEAR)
+    _, _, values = tpm.pcr_read(TPML_PCR_SELECTION.parse(banks))
+    assert len(values) > 0
 
 
 @pytest.mark.negative
