@@ -71,8 +71,12 @@ def test_kill_mid_point_then_resume_loses_and_duplicates_nothing(tmp_path):
             found = list(base.glob("*/store.sqlite"))
             if found:
                 db = found[0]
-                if _rows(db, "SELECT COUNT(*) FROM tests WHERE point_id LIKE 'p001%' "
-                             "AND nodeid LIKE '%test_random%'")[0][0] >= 1:
+                try:
+                    started = _rows(db, "SELECT COUNT(*) FROM tests WHERE point_id LIKE 'p001%' "
+                                        "AND nodeid LIKE '%test_random%'")[0][0] >= 1
+                except sqlite3.OperationalError:  # the store is still being created
+                    started = False
+                if started:
                     break
             assert proc.poll() is None, "campaign ended before it could be killed"
             time.sleep(0.05)
