@@ -62,8 +62,31 @@ class VirtualSpiChip(VirtualFifoChip):
         if faults.dead:
             self._frame_reset()
             return b"\xff" * len(mosi)
+        n = len(mosi)
+        if n == 4 and self._phase == _HEADER and not self._hdr:  # fast path: a whole header
+            self._hdr = bytearray(mosi)
+            self._waits = faults.spi_wait_states()
+            if self._waits:
+                self._phase = _WAIT
+                out = b"\0\0\0\0"
+            else:
+                self._start_data()
+                out = b"\0\0\0\1"
+            if not cs_asserted_after:
+                self._frame_reset()
+            return out
+        if self._phase == _DATA and self._pos == 0 and n == self._size and not cs_asserted_after:
+            # fast path: the whole data phase in one transfer
+            if self._read:
+                out = bytes(self._data)
+            else:
+                out = b"\xff" * n
+                if self._valid:
+                    self.write(self._loc, self._offset, bytes(mosi))
+            self._frame_reset()
+            return out
         out = bytearray()
-        i, n = 0, len(mosi)
+        i = 0
         while i < n:
             phase = self._phase
             if phase == _HEADER:

@@ -31,6 +31,10 @@ _RSP_TAGS = (TPM_ST_NO_SESSIONS, TPM_ST_SESSIONS, TPM_ST_RSP_COMMAND)
 _STS = struct.Struct("<I")
 
 
+def _ANY(sts: int) -> bool:
+    return True
+
+
 class CorruptResponse(Exception):
     """Internal: the response read failed a check; read it again with responseRetry."""
 
@@ -138,6 +142,17 @@ class TisTransport(Transport):
                 f"the TPM was reset or the locality seized; the command is lost"
             )
 
+    def _status(self) -> int:
+        """TPM_STS once valid (the common case costs one read), else polled up to TIMEOUT_C."""
+        try:
+            sts = _STS.unpack(self.phy.read(R.TPM_STS, 4))[0]
+        except BusError:
+            self.counters.retries += 1
+        else:
+            if sts & R.STS_VALID and not sts & R.STS_READ_ZERO:
+                return sts
+        return self._poll(_ANY, time.monotonic() + self.timeouts.c, "stsValid", "timeout C")
+
     def _poll(self, done: Callable[[int], bool], deadline: float, waiting_for: str,
               timeout_name: str) -> int:
         """Read TPM_STS until ``done(sts)`` (with stsValid), bounded by ``deadline``."""
@@ -180,7 +195,7 @@ class TisTransport(Transport):
         if not self._held:
             self._hold_locality()
         t = self.timeouts
-        sts = self._poll(lambda s: True, time.monotonic() + t.c, "stsValid", "timeout C")
+        sts = self._status()
         if self._dirty or not sts & R.STS_COMMAND_READY:
             self._write_sts(R.STS_COMMAND_READY)
             sts = self._poll(lambda s: bool(s & R.STS_COMMAND_READY), time.monotonic() + t.b,
@@ -198,7 +213,7 @@ class TisTransport(Transport):
             n = min(burst, max_xfer, total - pos)
             self.phy.write(R.TPM_DATA_FIFO, command[pos:pos + n])
             pos += n
-            sts = self._poll(lambda s: True, time.monotonic() + t.c, "stsValid", "timeout C")
+            sts = self._status()
         if sts & R.STS_EXPECT:
             size = struct.unpack_from(">I", command, 2)[0]
             raise TransportError(
@@ -257,7 +272,7 @@ class TisTransport(Transport):
                 if tag not in _RSP_TAGS or not 10 <= expected <= MAX_BUFFER or len(buf) > expected:
                     raise CorruptResponse(f"implausible header tag 0x{tag:04x} size {expected} "
                                           f"after {len(buf)} bytes read")
-            sts = self._poll(lambda s: True, time.monotonic() + t.c, "stsValid", "timeout C")
+            sts = self._status()
             if expected and len(buf) >= expected:
                 if sts & R.STS_DATA_AVAIL:
                     raise CorruptResponse(f"dataAvail still set after the declared {expected} bytes")
