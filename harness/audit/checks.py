@@ -123,7 +123,8 @@ def check_nonce_timing(esapi, transport, identity, samples: int,
         summary = (f"{res.verdict}: {res.us_per_bit:+.2f} µs per leading zero bit "
                    f"(floor {floor_us_per_bit:g}), Mann-Whitney p={res.p_value:.2g} "
                    f"(alpha {alpha:g}), n={res.samples} "
-                   f"[{res.n_zero_class} with 0 / {res.n_high_class} with >=4 leading zeros]")
+                   f"[{res.n_zero_class} with 0 / {res.n_high_class} with >=4 leading zeros], "
+                   f"host jitter IQR {res.jitter_iqr_us:.0f} µs")
         out.append(CheckOutcome(f"nonce_timing:{scheme}", verdict, summary, res.to_dict(),
                                 REQUIREMENTS["nonce_timing"]))
     if plot_path is not None and pairs:
