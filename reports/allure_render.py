@@ -48,6 +48,8 @@ def render(results_dirs: list[Path], out: Path, name: str = "TPM compliance test
         raise AllureError("no allure results to render: none of the runs has test results in "
                           "allure-results/ (was it run with tpmhil run or pytest --alluredir?)")
     binary = find_allure()
+    out = out.resolve()
+    dirs = [d.resolve() for d in dirs]
     # Allure 3's default (awesome) report takes categories from its config, not
     # from categories.json (which only its allure2/classic plugins read).
     config = out.parent / ".allurerc.json"

@@ -88,3 +88,13 @@ def test_broken_run_file_is_one_clear_error(run_dir: Path, tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "identity.json: not readable JSON" in err and str(broken) in err
     assert not (broken / "report").exists()
+
+
+def test_relative_paths_with_allure(run_dir: Path, lab_key: Path, tmp_path: Path, monkeypatch,
+                                    capsys) -> None:
+    monkeypatch.chdir(run_dir.parent)
+    out = Path("pkg-relative")
+    assert main(["report", run_dir.name, "-o", str(out), "--allure", "--no-pdf",
+                 "--key", str(lab_key)]) == 0, capsys.readouterr().err
+    assert (out / "allure-report" / "index.html").is_file()
+    assert main(["verify", str(out)]) == 0
