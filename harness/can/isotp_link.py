@@ -47,7 +47,8 @@ class CanSettings:
         data_length: ISO-TP TX_DL: 8 for classic CAN, up to 64 for FD.
         padding: pad every frame to its full length with this byte (None: no padding).
         stmin: minimum separation time this end asks of its peer (ISO-TP STmin byte).
-        blocksize: frames between flow-control frames this end asks for (0 = no limit).
+        blocksize: frames between flow-control frames this end asks for (0 = no
+            limit: one flow control per message, the fewest frames).
         bitrate: nominal bit rate, passed to the interface when set.
         data_bitrate: FD data-phase bit rate, passed to the interface when set.
         fc_timeout_ms: ISO-TP N_Bs, wait for a flow-control frame.
@@ -64,7 +65,7 @@ class CanSettings:
     data_length: int = 8
     padding: int | None = None
     stmin: int = 0
-    blocksize: int = 8
+    blocksize: int = 0
     bitrate: int | None = None
     data_bitrate: int | None = None
     fc_timeout_ms: int = 1000

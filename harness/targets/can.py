@@ -65,7 +65,7 @@ def can_settings(uri: TargetURI) -> CanSettings:
             extended=uri.bool_param("ext"), fd=fd, brs=uri.bool_param("brs", fd),
             data_length=uri.int_param("dl", 64 if fd else 8),
             padding=uri.int_param("padding"), stmin=uri.int_param("stmin", 0),
-            blocksize=uri.int_param("bs", 8), bitrate=uri.int_param("bitrate"),
+            blocksize=uri.int_param("bs", 0), bitrate=uri.int_param("bitrate"),
             data_bitrate=uri.int_param("dbitrate"),
             fc_timeout_ms=uri.int_param("fc_timeout", 1000),
             cf_timeout_ms=uri.int_param("cf_timeout", 1000),

@@ -27,7 +27,7 @@ def _recv(link, timeout=5.0):
 
 
 def test_classic_multiframe_message_frame_count(bus_name):
-    host, gateway = _pair(CanSettings(channel=bus_name))
+    host, gateway = _pair(CanSettings(channel=bus_name, blocksize=8))
     try:
         data = bytes(range(100))
         host.send(data)
