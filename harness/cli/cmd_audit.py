@@ -140,10 +140,9 @@ def run(args: argparse.Namespace) -> int:
                            folder.evidence_dir, show)
         record(folder, report)
         store.add_exchanges(log.drain())
-        folder.summarize({"audit": "WEAKNESS FOUND" if report.weakness_found else "PASS"})
+        folder.summarize({"audit": report.verdict})
         folder.export_command_log()
-        verdict = "WEAKNESS FOUND" if report.weakness_found else "PASS"
-        print(f"verdict       {verdict}  (evidence: {folder.path})")
+        print(f"verdict       {report.verdict}  (evidence: {folder.path})")
         return 1 if report.weakness_found else 0
     finally:
         try:
