@@ -76,3 +76,11 @@ def test_allure_labels_follow_the_catalogue() -> None:
     assert ("story", "Approved algorithms with known-answer results [approved-algorithms]") in labels
     assert len(labels) == len(set(labels))
     assert labels_for([], ["functional"]) == []
+
+
+def test_docs_list_every_canonical_id() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text()
+    missing = [r.id for r in load_catalogue() if f"`{r.id}`" not in docs]
+    assert not missing, f"docs/reports.md does not list {missing}"
