@@ -40,6 +40,10 @@ class FtdiSpiBus(SpiBus):
 
     def transfer(self, out: bytes, *, end: bool = True) -> bytes:
         try:
+            if not out:  # release (or keep) chip select without clocking
+                self._port.exchange(b"", 0, start=not self._selected, stop=end)
+                self._selected = not end
+                return b""
             data = self._port.exchange(out, len(out), start=not self._selected, stop=end,
                                        duplex=True)
         except Exception as exc:
