@@ -13,7 +13,7 @@ STAMP := $(VENV)/.tpm-hil-installed
 # the TSS headers tpm2-pytss builds against, tpm2-tools (event logs), PostgreSQL
 # (lab-wide store tests), Chromium and poppler (report rendering and its tests).
 APT_PACKAGES := swtpm swtpm-tools libtss2-dev pkg-config gcc python3-dev python3-venv \
-	tpm2-tools postgresql chromium poppler-utils nodejs npm
+	tpm2-tools postgresql chromium poppler-utils fonts-dejavu-core nodejs npm
 
 .PHONY: setup sysdeps venv demo test bench clean
 
