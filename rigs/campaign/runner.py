@@ -59,6 +59,44 @@ def pick_target(candidates: tuple[str, ...]) -> str:
     raise RigConfigError("no campaign target is available: " + "; ".join(errors))
 
 
+class EfpLink:
+    """The runner's own connection to the target, for the EFP/EFT check.
+
+    Disposable targets (a spawned swtpm, a virtual chip: private to this
+    process) stay open for the whole campaign, so the simulated brown-out
+    reset reaches them. A real chip is opened for each check and released
+    before the suites run, so the runner never holds a bus or device the
+    pytest child needs.
+    """
+
+    def __init__(self, target: str, state_file: Path | None) -> None:
+        from harness.targets import open_target
+
+        self.text, self.state_file = target, state_file
+        self._open_target = open_target
+        self.target = None
+        self.transport = None
+
+    def __enter__(self):
+        if self.transport is None:
+            self.target = self._open_target(self.text)
+            transport = self.target.open()
+            if self.state_file is not None:
+                from harness.transports.coupled import wrap_transport
+                transport = wrap_transport(transport, self.state_file)
+            self.transport = transport
+        return self.transport
+
+    def __exit__(self, *exc: object) -> None:
+        if self.target is not None and not self.target.disposable:
+            self.close()
+
+    def close(self) -> None:
+        if self.target is not None:
+            self.target.close()
+        self.target = self.transport = None
+
+
 class CampaignRunner:
     """Runs one campaign into one results folder (new or resumed)."""
 
@@ -123,15 +161,9 @@ class CampaignRunner:
         progress = Progress(len(self.c.points), done, self.out)
         print(f"campaign {self.c.name}: {len(self.c.points)} points, {done} already done, "
               f"target {target}, results {self.folder.path}", file=self.out, flush=True)
-        from harness.targets import open_target
-
-        efp_target = open_target(target)
+        link = EfpLink(target, self.folder.path / STATE_FILE if self.c.coupling else None)
         try:
             self._open()
-            transport = efp_target.open()
-            if self.c.coupling:
-                from harness.transports.coupled import wrap_transport
-                transport = wrap_transport(transport, self.folder.path / STATE_FILE)
             for point in self.c.points:
                 if status.get(point.point_id) == "done":
                     continue
@@ -139,20 +171,23 @@ class CampaignRunner:
                     self.store.discard_point_data(point.point_id)
                     self.store.add_event("point_restarted", {"point_id": point.point_id,
                                                              "was": status[point.point_id]})
-                self._run_point(point, target, transport, progress)
+                self._run_point(point, target, link, progress)
                 progress.done += 1
-        except InstrumentError as exc:
-            self._safe_state(str(exc))
-            raise CampaignAbort(f"campaign stopped in a safe state: {exc}") from exc
         except KeyboardInterrupt:
             self._safe_state("interrupted (Ctrl-C or SIGTERM)")
+            raise
+        except (InstrumentError, CampaignAbort) as exc:
+            self._safe_state(str(exc))
+            raise CampaignAbort(f"campaign stopped in a safe state: {exc}") from exc
+        except BaseException as exc:  # anything else (target, store, bug): still safe
+            self._safe_state(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self._kill_child()
             if self.sampler is not None:
                 self.sampler.stop()
             self._teardown()
-            efp_target.close()
+            link.close()
         return 1 if self.efp_failures else 0
 
     def _check_instruments(self) -> None:
@@ -165,7 +200,7 @@ class CampaignRunner:
             self._check_instruments()
             time.sleep(min(0.2, left))
 
-    def _run_point(self, point: Point, target: str, transport: Any, progress: Progress) -> None:
+    def _run_point(self, point: Point, target: str, link: "EfpLink", progress: Progress) -> None:
         rig, pid = self.rig, point.point_id
         assert rig is not None and self.sampler is not None
         self.store.start_point(pid, point.seq, point.label, point.params())
@@ -182,14 +217,16 @@ class CampaignRunner:
             else:
                 rig.chamber.set_temperature(point.temperature_c)
             rig.chamber.wait_stable(point.band_c, max(1.0, min(point.dwell_s, 5.0)),
-                                    point.stable_timeout_s, poll_s=0.25, target_c=point.temperature_c)
+                                    point.stable_timeout_s, poll_s=0.25, target_c=point.temperature_c,
+                                    check=self._check_instruments)
         self.sampler.sample_once()
         for event in point.events:
             self._event(point, event.kind, event.params)
         show("dwell")
         self._sleep(point.dwell_s)
         show("efp check")
-        self._efp(point, transport)
+        with link as transport:
+            self._efp(point, transport)
         for i, selection in enumerate(point.suites):
             show(f"suite {i + 1}/{len(point.suites)}")
             self._pytest(point, target, i, selection)

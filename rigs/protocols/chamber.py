@@ -73,8 +73,11 @@ class Chamber(abc.ABC):
         """Release the link."""
 
     def wait_stable(self, band_c: float, dwell_s: float, timeout_s: float,
-                    poll_s: float = 0.5, target_c: float | None = None) -> float:
+                    poll_s: float = 0.5, target_c: float | None = None,
+                    check: Callable[[], None] | None = None) -> float:
         """Wait until the temperature stays within ``band_c`` of the set point for ``dwell_s``.
+
+        ``check`` is called at every poll (the campaign's instrument-health check).
 
         Returns:
             Seconds waited.
@@ -102,4 +105,6 @@ class Chamber(abc.ABC):
                 raise InstrumentTimeoutError(
                     self.name, f"not stable within ±{band_c} °C of {goal} °C after "
                     f"{timeout_s:.0f} s (last reading {last.temperature_c:.2f} °C)")
+            if check is not None:
+                check()
             time.sleep(min(poll_s, max(0.0, deadline - now)))

@@ -142,3 +142,16 @@ def test_silent_chamber_mid_campaign_leads_to_recorded_safe_state(tmp_path):
         assert len(events) == 1 and "'chamber'" in events[0][0] and "output off" in events[0][0]
         assert folder.store.query("SELECT status FROM points") == [("aborted",)]
         folder.close()
+
+
+def test_a_selection_that_cannot_run_stops_the_campaign_safely(tmp_path):
+    path = _campaign(tmp_path, SIM_RIG, "[{temperature_c: 25}]")
+    path.write_text(path.read_text().replace(SELECTION, str(tmp_path / "no_such_test_file.py")))
+    folder = RunFolder.create(tmp_path / "results", "bad-selection", kind="campaign")
+    runner = CampaignRunner(load_campaign(path), folder, out=open(os.devnull, "w"), efp_rounds=1)
+    with pytest.raises(CampaignAbort, match=r"no_such_test_file\.py.*exited 4"):
+        runner.run()
+    detail = folder.store.query("SELECT detail FROM events WHERE kind='safe_state'")
+    assert len(detail) == 1 and "output off" in detail[0][0]
+    assert folder.store.query("SELECT status FROM points") == [("aborted",)]
+    folder.close()
