@@ -80,7 +80,8 @@ def check_roca(esapi, identity=None) -> CheckOutcome:
     """ROCA fingerprint on every RSA key the chip produced here."""
     if identity is not None and "rsa" not in identity.algorithms:
         return CheckOutcome("roca", NOT_RUN, "the chip offers no RSA", [], REQUIREMENTS["roca"])
-    keys = roca.chip_rsa_keys(esapi)
+    indices = tuple(int(h, 16) for h in identity.ek_certificates) if identity is not None else ()
+    keys = roca.chip_rsa_keys(esapi, indices)
     if not keys:
         return CheckOutcome("roca", NOT_RUN, "the chip produced no RSA keys (RSA not offered?)",
                             [], REQUIREMENTS["roca"])

@@ -100,6 +100,14 @@ def _der_trim(raw: bytes) -> bytes:
     return raw[: 2 + n + length]
 
 
+def load_nv_certificate(raw: bytes) -> x509.Certificate | None:
+    """The certificate in an NV area (DER, padding after it ignored), or None."""
+    try:
+        return x509.load_der_x509_certificate(_der_trim(raw))
+    except ValueError:
+        return None
+
+
 def derive_ek(esapi, kind: str):
     """The EK public area the chip derives from the TCG template ``kind``.
 

@@ -69,9 +69,9 @@ def rsa_modulus(public) -> int | None:
     return int.from_bytes(bytes(area.unique.rsa), "big")
 
 
-def chip_rsa_keys(esapi) -> list[tuple[str, int]]:
-    """RSA moduli the chip produces: TCG-template EKs, a storage primary, a
-    created child key, and every persistent RSA key.
+def chip_rsa_keys(esapi, ek_cert_indices: tuple[int, ...] = ()) -> list[tuple[str, int]]:
+    """RSA moduli the chip produces: the keys in its EK certificates, TCG-template
+    EKs, a storage primary, a created child key, and every persistent RSA key.
 
     Uses TPM2_CreatePrimary, TPM2_Create, TPM2_ReadPublic (TPM 2.0 Part 3
     §24.1, §12.1, §12.4); transient objects are flushed before returning.
@@ -81,8 +81,20 @@ def chip_rsa_keys(esapi) -> list[tuple[str, int]]:
 
     from harness.audit.ekcert import derive_ek
 
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from tpm2_pytss.utils import NVReadEK
+
+    from harness.audit.ekcert import EK_KINDS, load_nv_certificate
+
     out: list[tuple[str, int]] = []
-    for kind in ("EK-RSA2048",):
+    reader = NVReadEK(esapi) if ek_cert_indices else None
+    for index in ek_cert_indices:
+        cert = load_nv_certificate(reader(index))
+        if cert is not None and isinstance(cert.public_key(), rsa.RSAPublicKey):
+            out.append((f"EK certificate 0x{index:08x}", cert.public_key().public_numbers().n))
+    kinds = ["EK-RSA2048"] + [EK_KINDS[i] for i in ek_cert_indices
+                              if "RSA" in EK_KINDS.get(i, "") and EK_KINDS[i] != "EK-RSA2048"]
+    for kind in kinds:
         try:
             public = derive_ek(esapi, kind)
         except HarnessError:

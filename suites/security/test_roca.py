@@ -12,6 +12,8 @@ pytestmark = [pytest.mark.security]
 def test_chip_rsa_keys_have_no_roca_fingerprint(tpm, identity):
     if "rsa" not in identity.algorithms:
         pytest.skip("the chip offers no RSA")
-    outcome = check_roca(tpm)
+    outcome = check_roca(tpm, identity)
     assert outcome.verdict not in (FAIL, NOT_RUN), outcome.summary
     assert len(outcome.details) >= 3  # EK, storage primary, created key at least
+    if identity.ek_certificates.get("0x01c00002"):
+        assert any(d["origin"] == "EK certificate 0x01c00002" for d in outcome.details)

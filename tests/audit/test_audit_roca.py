@@ -42,8 +42,13 @@ def test_findings_name_each_key(roca_gen):
 
 
 def test_chip_keys_are_collected_and_clean_on_swtpm(audit_chip):
-    keys = chip_rsa_keys(audit_chip.esapi)
+    indices = tuple(int(h, 16) for h in audit_chip.identity.ek_certificates)
+    keys = chip_rsa_keys(audit_chip.esapi, indices)
     origins = [o for o, _ in keys]
+    assert "EK certificate 0x01c00002" in origins  # the ECC P-384 certificate is not RSA
+    assert not any(o == "EK certificate 0x01c00016" for o in origins)
+    by_origin = dict(keys)
+    assert by_origin["EK certificate 0x01c00002"] == by_origin["EK from TCG template EK-RSA2048"]
     assert any(o.startswith("EK from TCG template") for o in origins)
     assert any("storage primary" in o for o in origins)
     assert any("created child" in o for o in origins)
