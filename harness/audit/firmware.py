@@ -117,15 +117,21 @@ def encode(version: Version, rule: str) -> tuple[int, int]:
 
 
 def parse_version(text: str) -> Version:
-    """``"73.20"`` -> ``(73, 20)``.
+    """``"73.20"`` -> ``(73, 20)``; a part may be hex (``"0x20191023.0x163636"``).
 
     Raises:
-        ValueError: not a dotted sequence of decimal numbers.
+        ValueError: not a dotted sequence of decimal (or 0x-hex) numbers.
     """
     parts = str(text).strip().split(".")
-    if not parts or not all(p.isdigit() for p in parts):
+    out = []
+    for p in parts:
+        try:
+            out.append(int(p, 16) if p.lower().startswith("0x") else int(p) if p.isdigit() else None)
+        except ValueError:
+            out.append(None)
+    if not parts or None in out:
         raise ValueError(f"not a dotted decimal version: {text!r}")
-    return tuple(int(p) for p in parts)
+    return tuple(out)
 
 
 def compare(chip: Version, bound: Version) -> int:
