@@ -26,7 +26,7 @@ from harness.can.faults import FaultPlan
 from harness.can.isotp_link import CanSettings
 from harness.can.serial_link import FRAMINGS, PtyMasterPort, SerialLink, open_serial
 from harness.can.transport import DEFAULT_RETRY_S, CanTransport, GatewayTransport, SerialTransport
-from harness.errors import TargetURIError
+from harness.errors import TargetError, TargetURIError
 from harness.results.exchange_log import ExchangeLog
 from harness.targets.base import Target
 from harness.targets.registry import TargetForm, register
@@ -38,6 +38,10 @@ CAN_PARAMS = COMMON | {"tx", "rx", "ext", "fd", "brs", "dl", "padding", "stmin",
                        "dbitrate", "fc_timeout", "cf_timeout", "channel"}
 SIM_PARAMS = {"backend", "faults", "sim"}
 SERIAL_PARAMS = COMMON | {"baud", "framing"}
+
+#: Virtual channels with a gateway simulator in this process: two simulators on
+#: one channel would both execute every command, each on its own TPM.
+_simulated_channels: set[str] = set()
 
 
 def _check_params(uri: TargetURI, allowed: set[str]) -> None:
@@ -124,10 +128,17 @@ class GatewayTarget(Target):
             if self.bridge is not None:
                 self.bridge.close()
                 self.bridge = None
+                self._release()
+
+    def _release(self) -> None:
+        """Hook: forget what the simulator held in this process."""
 
 
 class CanTarget(GatewayTarget):
     bus = "can"
+
+    def _release(self) -> None:
+        _simulated_channels.discard(self.settings.channel)
 
     def __init__(self, uri: TargetURI) -> None:
         self.simulated = uri.host == "virtual" and uri.bool_param("sim", True)
@@ -136,7 +147,12 @@ class CanTarget(GatewayTarget):
 
     def _open_transport(self, durations: CommandDurations, log: ExchangeLog) -> CanTransport:
         if self.simulated and (self.bridge is None or self.bridge.simulator is None):
+            channel = self.settings.channel
+            if channel in _simulated_channels:
+                raise TargetError(f"target {self.uri.text!r}: virtual CAN channel {channel!r} already "
+                                  "has a gateway simulator in this process; name another channel")
             self._new_bridge(durations).start_can(self.settings)
+            _simulated_channels.add(channel)
         transport = CanTransport(self.settings, durations=durations, log=log,
                                  retry_s=self.retry_s, name=self.uri.text)
         return self._finish(transport)

@@ -98,3 +98,20 @@ def test_cli_gateway_serves_a_pty(swtpm_backend):
         os.close(slave)
     assert proc.returncode == 0, err
     assert "commands=1" in out
+
+
+def test_second_simulator_on_one_virtual_channel_is_refused(swtpm_backend, bus_name):
+    first = open_target(f"can://virtual/{bus_name}?backend={swtpm_backend}")
+    second = open_target(f"can://virtual/{bus_name}?backend=swtpm")
+    try:
+        first.open()
+        with pytest.raises(HarnessError, match="already has a gateway simulator"):
+            second.open()
+    finally:
+        second.close()
+        first.close()
+    third = open_target(f"can://virtual/{bus_name}?backend={swtpm_backend}")  # freed on close
+    try:
+        assert rc_of(third.open().exchange(get_random_cmd())) == 0
+    finally:
+        third.close()
