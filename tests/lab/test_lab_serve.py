@@ -57,13 +57,28 @@ def create_primary_bytes(server: TpmServer) -> bytes:
     return command
 
 
+def start_server(tmp_path, **options) -> tuple[TpmServer, object, ResultsStore]:
+    target = open_target("swtpm")
+    store = ResultsStore(tmp_path / "serve")
+    server = TpmServer(target.open(), ServeOptions(**options), store=store)
+    server.start()
+    return server, target, store
+
+
 @pytest.fixture
 def served(tmp_path):
     """An in-process server in front of a spawned swtpm, logging to a store."""
-    target = open_target("swtpm")
-    store = ResultsStore(tmp_path / "serve")
-    server = TpmServer(target.open(), ServeOptions(lease_s=0.3, idle_timeout_s=1.0), store=store)
-    server.start()
+    server, target, store = start_server(tmp_path, lease_s=0.3, idle_timeout_s=60.0)
+    yield server
+    server.stop()
+    target.close()
+    store.close()
+
+
+@pytest.fixture
+def served_impatient(tmp_path):
+    """The same with a one-second idle timeout."""
+    server, target, store = start_server(tmp_path, lease_s=0.3, idle_timeout_s=1.0)
     yield server
     server.stop()
     target.close()
@@ -178,12 +193,14 @@ def test_client_dropping_mid_command_leaves_no_command_and_no_objects(served):
     assert any(d["flushed"] for d in ends)
 
 
-def test_idle_connection_is_closed(served):
+def test_idle_connection_is_closed(served_impatient):
+    served = served_impatient
     idle = client(served)
     try:
         assert rc_of(idle.exchange(GET_RANDOM_8)) == 0
         assert wait_for(lambda: any(k == "dropped" and "idle" in d["why"]
                                     for k, d in served.events))
+        assert wait_for(lambda: served.holder is None)  # the chip is free for the next client
         with pytest.raises(TransportError):
             idle.exchange(GET_RANDOM_8)
     finally:
