@@ -174,8 +174,14 @@ def collect(esapi, transport, samples: int, scheme: str = "ecdsa",
     key = ec.derive_private_key(KNOWN_D, ec.SECP256R1())
     pem_priv = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
     pem_pub = key.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo)
-    handle = esapi.load_external(TPM2B_PUBLIC.from_pem(pem_pub), TPM2B_SENSITIVE.from_pem(pem_priv),
-                                 ESYS_TR.RH_NULL)
+    from tpm2_pytss import TSS2_Exception
+
+    try:
+        handle = esapi.load_external(TPM2B_PUBLIC.from_pem(pem_pub), TPM2B_SENSITIVE.from_pem(pem_priv),
+                                     ESYS_TR.RH_NULL)
+    except TSS2_Exception as exc:
+        raise HarnessError(f"TPM2_LoadExternal of the known P-256 key was refused ({exc}); the "
+                           "timing test needs a key whose private part is known") from exc
     out = TimingSamples(scheme)
     activity = getattr(transport.log, "activity", None)
     try:

@@ -59,7 +59,8 @@ class AuditReport:
             return "WEAKNESS FOUND"
         if any(o.verdict == ERROR for o in self.outcomes):
             return "INCOMPLETE (a check could not complete)"
-        return "PASS"
+        gaps = [f"{o.name} {o.verdict}" for o in self.outcomes if o.verdict != PASS]
+        return f"PASS ({'; '.join(gaps)})" if gaps else "PASS"
 
     def to_dict(self) -> dict:
         return {"identity": self.identity.to_dict(),
