@@ -115,3 +115,24 @@ def test_second_simulator_on_one_virtual_channel_is_refused(swtpm_backend, bus_n
         assert rc_of(third.open().exchange(get_random_cmd())) == 0
     finally:
         third.close()
+
+
+@pytest.mark.parametrize("text, interface, channel", [
+    ("can://socketcan/can0?tx=0x7E0&rx=0x7E8&fd=1", "socketcan", "can0"),
+    ("can://pcan/PCAN_USBBUS1?bitrate=500000", "pcan", "PCAN_USBBUS1"),
+    ("can://slcan/dev/ttyACM0?bitrate=500000", "slcan", "/dev/ttyACM0"),
+    ("can://kvaser/0", "kvaser", "0"),
+])
+def test_real_interface_strings_parse_without_opening(text, interface, channel):
+    target = open_target(text)  # nothing is opened before open()
+    assert (target.settings.interface, target.settings.channel) == (interface, channel)
+    assert not target.disposable and target.bus == "can"
+    assert target.settings.blocksize == 0 and target.settings.tx_id == 0x7E0
+
+
+def test_fd_string_sets_fd_frames_and_bit_rate_switch():
+    settings = open_target("can://socketcan/can0?fd=1&dbitrate=2000000&padding=0xCC&ext=1&tx=0x18DA10F1&rx=0x18DAF110").settings
+    assert settings.fd and settings.brs and settings.data_length == 64
+    assert settings.data_bitrate == 2000000 and settings.padding == 0xCC and settings.extended
+    params = settings.isotp_params()
+    assert params["can_fd"] is True and params["bitrate_switch"] is True and params["tx_data_length"] == 64
