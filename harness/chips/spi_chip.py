@@ -64,8 +64,9 @@ class VirtualSpiChip(VirtualFifoChip):
             return b"\xff" * len(mosi)
         n = len(mosi)
         if n == 4 and self._phase == _HEADER and not self._hdr:  # fast path: a whole header
-            self._hdr = bytearray(mosi)
-            self._waits = faults.spi_wait_states()
+            self._hdr = mosi
+            self._waits = (faults.spi_wait_states()
+                           if faults.wait_states or faults.storm_next or faults.storm_rate else 0)
             if self._waits:
                 self._phase = _WAIT
                 out = b"\0\0\0\0"

@@ -54,7 +54,7 @@ class I2cTisPhy(TisPhy):
     # -- messages with guard time and NACK retry ------------------------------
 
     def _guard(self, kind: int) -> None:
-        if self._last_kind < 0 or not self.guard_s:
+        if self._last_kind < 0:
             return
         flag = ((R.I2C_GUARD_WW, R.I2C_GUARD_WR), (R.I2C_GUARD_RW, R.I2C_GUARD_RR))[self._last_kind][kind]
         if self.guard_flags & flag:
@@ -67,7 +67,8 @@ class I2cTisPhy(TisPhy):
         nacks = 0
         deadline = 0.0
         while True:
-            self._guard(kind)
+            if self.guard_s:
+                self._guard(kind)
             c.transactions += 1
             try:
                 if kind == _WRITE:
@@ -77,7 +78,8 @@ class I2cTisPhy(TisPhy):
                 else:
                     out = self.bus.read(self.address, payload)  # type: ignore[arg-type]
                     c.bytes += 1 + len(out)
-                self._last_kind, self._last_end = kind, time.perf_counter()
+                if self.guard_s:
+                    self._last_kind, self._last_end = kind, time.perf_counter()
                 return out
             except I2cNackError as exc:
                 c.bytes += 1

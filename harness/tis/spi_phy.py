@@ -37,20 +37,30 @@ class SpiTisPhy(TisPhy):
         self.bus = bus
         self.name = f"spi {bus.name}"
         self.max_wait_states = max_wait_states
+        self._headers: dict[tuple[bool, int, int, int], bytes] = {}
+
+    def _header(self, read: bool, offset: int, size: int) -> bytes:
+        key = (read, offset, size, self.locality)
+        header = self._headers.get(key)
+        if header is None:
+            header = self._headers[key] = spi_header(read, size, spi_address(self.locality, offset))
+        return header
 
     def _start(self, read: bool, offset: int, size: int) -> None:
-        """Send the header and clock wait states until the TPM is ready."""
-        header = spi_header(read, size, spi_address(self.locality, offset))
+        """Send the header and clock wait states until the TPM is ready (CS stays asserted)."""
+        header = self._header(read, offset, size)
         c = self.counters
+        transfer = self.bus.transfer
         deadline = 0.0
         while True:
             c.transactions += 1
             c.bytes += 4
             try:
-                ready = self.bus.transfer(header, end=False)[3] & 1
-                waits = 0
+                if transfer(header, end=False)[3] & 1:
+                    return
+                ready = waits = 0
                 while not ready and waits < self.max_wait_states:
-                    ready = self.bus.transfer(b"\x00", end=False)[0] & 1
+                    ready = transfer(b"\x00", end=False)[0] & 1
                     waits += 1
                 c.bytes += waits
             except BusError:
