@@ -52,21 +52,35 @@ def _require(tool: str) -> str:
     return path
 
 
+def _write_if_changed(path: Path, text: str) -> None:
+    """Replace ``path`` atomically, and only when its text changes: other
+    processes' swtpm_setup may be reading the shared CA config right now."""
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def _write_setup_config(d: Path) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     localca_conf = d / "swtpm-localca.conf"
-    localca_conf.write_text(
+    _write_if_changed(localca_conf,
         f"statedir = {d}\n"
         f"signingkey = {d}/signkey.pem\n"
         f"issuercert = {d}/issuercert.pem\n"
         f"certserial = {d}/certserial\n"
     )
     options = d / "swtpm-localca.options"
-    options.write_text(
+    _write_if_changed(options,
         "--platform-manufacturer tpm-hil\n--platform-version 2.1\n--platform-model swtpm\n"
     )
     setup_conf = d / "swtpm_setup.conf"
-    setup_conf.write_text(
+    _write_if_changed(setup_conf,
         f"create_certs_tool = {_require('swtpm_localca')}\n"
         f"create_certs_tool_config = {localca_conf}\n"
         f"create_certs_tool_options = {options}\n"
