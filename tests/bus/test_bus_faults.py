@@ -153,3 +153,17 @@ def test_fault_plan_rejects_unknown_names():
     plan = parse_faults("waits:2,storm:0.01,nack:0.1,corrupt:0.001,delay_ms:5,seed:7")
     assert (plan.wait_states, plan.storm_rate, plan.nack_rate, plan.exec_delay_s, plan.seed) == (
         2, 0.01, 0.1, 0.005, 7)
+
+
+def test_locality_never_granted_names_tpm_access(make_sim):
+    from harness.tis.spi_phy import SpiTisPhy
+    from harness.tis.transport import TisTransport
+
+    holder = make_sim("spi")
+    holder.transport.set_locality(2)          # another host keeps locality 2 active
+    with pytest.raises(TpmTimeoutError, match=r"TPM_ACCESS of locality 0 never showed "
+                                              r"activeLocality within timeout A \(750 ms\); "
+                                              r"last TPM_ACCESS=0x81"):
+        TisTransport(SpiTisPhy(holder.wire), holder.transport.timeouts, name="second host")
+    # the holder sees the pending request on its own locality
+    assert holder.transport.phy.read(0x0000, 1)[0] & 0x04
