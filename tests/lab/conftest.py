@@ -92,11 +92,15 @@ def pg_conn(pg):
 def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     """Two real runs (A, B) of part of the functional suite on spawned swtpms."""
     base = tmp_path_factory.mktemp("runs")
-    for run_id in ("A", "B"):
-        proc = run_tool(["tpmhil", "run", "--tpm", "swtpm", "--results", str(base), "--run-id",
-                         run_id, "--no-report", "-k", "random or pcr or nv or startup"])
-        assert (base / run_id / "store.sqlite").exists(), proc.stdout + proc.stderr
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+    procs = {run_id: subprocess.Popen(
+        [str(VENV_BIN / "tpmhil"), "run", "--tpm", "swtpm", "--results", str(base), "--run-id",
+         run_id, "--no-report", "-k", "random or pcr or nv or startup"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env())
+        for run_id in ("A", "B")}
+    for run_id, proc in procs.items():
+        output = proc.communicate(timeout=300)[0]
+        assert (base / run_id / "store.sqlite").exists(), output
+        assert proc.returncode == 0, output
     return base / "A", base / "B"
 
 

@@ -110,7 +110,9 @@ def test_functional_suite_passes_against_serve_in_another_process(tmp_path, help
                             stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
-        port = int(re.search(r"swtpm://127\.0\.0\.1:(\d+) ", line).group(1))
+        match = re.search(r"swtpm://127\.0\.0\.1:(\d+) ", line)
+        assert match, f"tpmhil serve did not start: {line!r} (exit {proc.poll()})"
+        port = int(match.group(1))
         result = helpers.functional_suite(f"swtpm://127.0.0.1:{port}")
         assert result.returncode == 0, result.stdout[-3000:]
         assert helpers.passed_count(result.stdout) >= 30
