@@ -28,30 +28,35 @@ class VirtualSpiChip(VirtualFifoChip):
 
     def __init__(self, tis: dict[str, Any], backend: Backend, faults: FaultPlan | None = None) -> None:
         super().__init__(tis, backend, faults, corrupt_span=(0, 6))
+        self._decoded: dict[bytes, tuple[bool, int, bool, int, int]] = {}
         self._frame_reset()
 
     def _frame_reset(self) -> None:
         self._phase = _HEADER
-        self._hdr = bytearray()
+        self._hdr = b""
         self._waits = 0
-        self._data = bytearray()
+        self._data = b""
         self._pos = 0
 
     def _on_reset(self) -> None:
         self._frame_reset()
 
+    def _decode(self, hdr: bytes) -> tuple[bool, int, bool, int, int]:
+        """(read, size, valid address, locality, offset) of a header, cached."""
+        decoded = self._decoded.get(hdr)
+        if decoded is None:
+            rel = (hdr[1] << 16 | hdr[2] << 8 | hdr[3]) - R.SPI_BASE
+            decoded = self._decoded[bytes(hdr)] = (
+                bool(hdr[0] & R.SPI_READ), (hdr[0] & 0x3F) + 1,
+                0 <= rel < 5 * R.SPI_LOCALITY_STRIDE, rel >> 12, rel & 0xFFF)
+        return decoded
+
     def _start_data(self) -> None:
-        hdr = self._hdr
-        self._read = bool(hdr[0] & R.SPI_READ)
-        self._size = (hdr[0] & 0x3F) + 1
-        address = hdr[1] << 16 | hdr[2] << 8 | hdr[3]
-        rel = address - R.SPI_BASE
-        self._valid = 0 <= rel < 5 * R.SPI_LOCALITY_STRIDE
-        self._loc, self._offset = rel >> 12, rel & 0xFFF
+        self._read, self._size, self._valid, self._loc, self._offset = self._decode(bytes(self._hdr))
         self._pos = 0
         if self._read:
-            self._data = bytearray(self.read(self._loc, self._offset, self._size)
-                                   if self._valid else b"\xff" * self._size)
+            self._data = (self.read(self._loc, self._offset, self._size)
+                          if self._valid else b"\xff" * self._size)
         else:
             self._data = bytearray()
         self._phase = _DATA
@@ -79,7 +84,7 @@ class VirtualSpiChip(VirtualFifoChip):
         if self._phase == _DATA and self._pos == 0 and n == self._size and not cs_asserted_after:
             # fast path: the whole data phase in one transfer
             if self._read:
-                out = bytes(self._data)
+                out = self._data
             else:
                 out = b"\xff" * n
                 if self._valid:
