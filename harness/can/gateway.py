@@ -30,8 +30,9 @@ from harness.transports.base import Transport
 
 log = logging.getLogger(__name__)
 
-EXECUTING_RETRY_MS = 200
-REJECTED_RETRY_MS = 20
+EXECUTING_RETRY_MS = 200   # BUSY/EXECUTING: the response will follow
+OTHER_RETRY_MS = 100       # BUSY/REJECTED: another command is executing
+REJECTED_RETRY_MS = 20     # BUSY/REJECTED: not ready for other reasons
 
 
 class GatewaySimulator:
@@ -133,7 +134,7 @@ class GatewaySimulator:
     def _on_reset(self, msg: p.Message) -> None:
         with self._lock:
             if self._executing is not None:
-                self._busy(msg.seq, p.BusyState.REJECTED, EXECUTING_RETRY_MS)
+                self._busy(msg.seq, p.BusyState.REJECTED, OTHER_RETRY_MS)
                 return
             self._cache = None
         kind = msg.payload[0] if msg.payload else -1
@@ -157,7 +158,7 @@ class GatewaySimulator:
             if self._executing is not None:
                 same = self._executing == msg.seq
                 self._busy(msg.seq, p.BusyState.EXECUTING if same else p.BusyState.REJECTED,
-                           EXECUTING_RETRY_MS if same else REJECTED_RETRY_MS)
+                           EXECUTING_RETRY_MS if same else OTHER_RETRY_MS)
                 return
             if self._cache is not None and self._cache[0] == msg.seq:
                 self.stats["replays"] += 1

@@ -240,6 +240,9 @@ class IsoTpLink(MessageLink):
         except (RuntimeError, ValueError) as exc:
             raise BusError(f"{self.description}: ISO-TP send refused: {exc}") from exc
 
+    def sending(self) -> bool:
+        return self.stack.transmitting()
+
     def recv(self, timeout_s: float) -> bytes | None:
         data = self.stack.recv(block=True, timeout=max(0.0, timeout_s))
         return bytes(data) if data is not None else None

@@ -65,6 +65,10 @@ class MessageLink(abc.ABC):
     def recv(self, timeout_s: float) -> bytes | None:
         """The next whole message, or None after ``timeout_s``."""
 
+    def sending(self) -> bool:
+        """True while a message is still going out (e.g. ISO-TP consecutive frames)."""
+        return False
+
     def close(self) -> None:
         """Release the link."""
 

@@ -36,8 +36,9 @@ class GatewayTransport(Transport):
         link: carries whole messages (ISO-TP or framed serial); owned and
             closed by the transport.
         retry_s: silence after which a request is retransmitted.
-        max_retries: retransmissions per request before giving up (the
-            command's time bound applies as well).
+        max_retries: retransmissions after silence or damage per request
+            before giving up; resends after BUSY are bounded by the command's
+            time bound only.
 
     Attributes:
         stats: totals since opening: ``retransmits``, ``busy``, ``stale``
@@ -60,6 +61,7 @@ class GatewayTransport(Transport):
         self.alive: p.AliveInfo | None = None
         self._seq = secrets.randbelow(p.SEQ_MODULUS - 1) + 1
         self._wire = b""
+        self._busy_resends = 0
 
     # -- requests ------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class GatewayTransport(Transport):
         return self._seq
 
     def _drain_stale(self) -> None:
-        while (raw := self.link.recv(0)) is not None:
+        while self.link.recv(0) is not None:
             self.stats["stale"] += 1
 
     def _await(self, deadline: float, what: str) -> p.Message:
@@ -85,6 +87,7 @@ class GatewayTransport(Transport):
             BusError: the gateway answered ERROR, or stayed busy past max_retries.
         """
         seq, retries = self._seq, 0
+        self._busy_resends = 0
         attempt_end = time.monotonic() + self.retry_s
         try:
             while True:
@@ -94,6 +97,9 @@ class GatewayTransport(Transport):
                 raw = self.link.recv(min(deadline, attempt_end) - now)
                 if raw is None:
                     if time.monotonic() >= deadline:
+                        continue
+                    if self.link.sending():
+                        attempt_end = time.monotonic() + self.retry_s  # silence counts from the last frame out
                         continue
                     if self.link.counters.last_rx > attempt_end - self.retry_s:
                         attempt_end = self.link.counters.last_rx + self.retry_s  # frames still arriving
@@ -125,7 +131,11 @@ class GatewayTransport(Transport):
                     if executing:
                         attempt_end = time.monotonic() + max(self.retry_s, retry_after_s)
                         continue
+                    # Bounded by the command's deadline, not by max_retries: a gateway
+                    # finishing an abandoned command rejects for as long as that takes.
                     time.sleep(max(0.0, min(retry_after_s, deadline - time.monotonic())))
+                    if time.monotonic() >= deadline:
+                        continue
                     retries = self._retransmit(retries, what, busy=True)
                     attempt_end = time.monotonic() + self.retry_s
                     continue
@@ -141,10 +151,11 @@ class GatewayTransport(Transport):
             self.counters.retries += retries
 
     def _retransmit(self, retries: int, what: str, busy: bool = False) -> int:
-        if retries >= self.max_retries:
-            reason = "stayed busy" if busy else "did not answer"
-            raise BusError(f"{self.name}: gateway {reason} after {retries} retransmissions of "
-                           f"{what}{self._link_errors()}")
+        if not busy and retries - self._busy_resends >= self.max_retries:
+            raise BusError(f"{self.name}: gateway did not answer after {retries} retransmissions "
+                           f"of {what}{self._link_errors()}")
+        if busy:
+            self._busy_resends += 1
         self.stats["retransmits"] += 1
         self.link.send(self._wire)
         return retries + 1

@@ -5,9 +5,16 @@ exchange's outcome is visible in the transport's own log."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.can import protocol as p
+from harness.can.faults import FaultTap
+from harness.can.gateway import GatewaySimulator
+from harness.can.isotp_link import CanSettings, IsoTpLink
+from harness.can.transport import CanTransport
+from harness.transports.swtpm import SwtpmTransport
 from harness.errors import BusError, TpmTimeoutError
 from harness.targets import open_target
 from harness.swtpm_process import SwtpmOptions, SwtpmProcess
@@ -56,7 +63,6 @@ def test_late_duplicate_response_is_dropped_as_stale(swtpm_backend, bus_name):
     target, t = _open(f"can://virtual/{bus_name}?backend={swtpm_backend}&faults=dup@1:0.2")
     try:
         first = t.exchange(get_random_cmd(16))
-        import time
         time.sleep(0.5)  # the duplicate of response 1 arrives meanwhile
         second = t.exchange(get_random_cmd(16))
         assert rc_of(second) == 0 and second != first
@@ -128,3 +134,38 @@ def test_gateway_error_when_the_tpm_behind_it_is_gone(bus_name):
 def test_no_gateway_on_the_bus_is_a_clear_error(bus_name):
     with pytest.raises(TpmTimeoutError, match="no answer from the gateway to PING"):
         open_target(f"can://virtual/{bus_name}?sim=0&retry=0.2").open()
+
+
+class _SlowFirstCommand(SwtpmTransport):
+    """swtpm whose first answer the gateway receives 3 s late (a chip stuck in a long operation)."""
+
+    slow = True
+
+    def _recv(self, deadline):
+        response = super()._recv(deadline)
+        if self.slow:
+            self.slow = False
+            time.sleep(3.0)
+        return response
+
+
+def test_abandoned_slow_command_then_busy_until_the_gateway_is_free(swtpm_backend, bus_name):
+    port = int(swtpm_backend.split(":")[2].split("?")[0])
+    backend = _SlowFirstCommand("127.0.0.1", port, link_margin_s=10.0)
+    settings = CanSettings(channel=bus_name)
+    tap = FaultTap()
+    gateway = GatewaySimulator(IsoTpLink(settings.peer(), tap=tap), backend, tap=tap).start()
+    host = CanTransport(settings, link_margin_s=2.0)  # GetRandom bound: 20 ms + 2 s
+    try:
+        host.ping()
+        with pytest.raises(TpmTimeoutError, match="TPM2_GetRandom got no response"):
+            host.exchange(get_random_cmd())
+        response = host.exchange(get_random_cmd())  # rejected while the first finishes
+        assert rc_of(response) == 0
+        assert host.stats["busy"] >= 1 and host.stats["stale"] >= 1
+        assert gateway.stats["commands"] == 2
+    finally:
+        host.close()
+        gateway.stop()
+        gateway.link.close()
+        backend.close()
