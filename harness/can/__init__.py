@@ -7,4 +7,5 @@
 - :mod:`.transport`: :class:`CanTransport` / :class:`SerialTransport`, the host side.
 - :mod:`.gateway`: the gateway simulator (MCU side), bridging to any target.
 - :mod:`.faults`: fault injection for the simulator.
+- :mod:`.bridge`: a simulator started with its link and backend target.
 """

@@ -136,3 +136,24 @@ def test_fd_string_sets_fd_frames_and_bit_rate_switch():
     assert settings.data_bitrate == 2000000 and settings.padding == 0xCC and settings.extended
     params = settings.isotp_params()
     assert params["can_fd"] is True and params["bitrate_switch"] is True and params["tx_data_length"] == 64
+
+
+def test_serial_target_on_a_real_tty_path(swtpm_backend):
+    """``serial:///dev/pts/N`` opened by pyserial, the gateway on the pty's master side."""
+    from harness.can.bridge import GatewayBridge, backend_target
+
+    master, slave = os.openpty()
+    bridge = GatewayBridge(backend_target(swtpm_backend)).start_serial(PtyMasterPort(master), "slip")
+    target = open_target(f"serial://{os.ttyname(slave)}?baud=921600&framing=slip")
+    try:
+        assert not target.disposable and target.bus == "serial"
+        transport = target.open()
+        assert transport.alive is not None and swtpm_backend in transport.alive.description
+        esapi = open_esapi(transport)
+        assert len(bytes(esapi.get_random(24))) == 24
+        esapi.close()
+        assert [r.bus_transactions for r in transport.log] == [2]  # one framed packet each way
+    finally:
+        target.close()
+        bridge.close()
+        os.close(slave)
