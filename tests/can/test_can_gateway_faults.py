@@ -169,3 +169,46 @@ def test_abandoned_slow_command_then_busy_until_the_gateway_is_free(swtpm_backen
         gateway.stop()
         gateway.link.close()
         backend.close()
+
+
+def test_gateway_answers_damaged_and_illegal_requests(swtpm_backend, bus_name):
+    """What a gateway must answer to requests it cannot execute (section 4-5 of the spec)."""
+    from harness.can.bridge import GatewayBridge, backend_target
+
+    settings = CanSettings(channel=bus_name, fd=True, brs=True, data_length=64)
+    bridge = GatewayBridge(backend_target(swtpm_backend)).start_can(settings)
+    host = IsoTpLink(settings)
+
+    def ask(wire: bytes) -> p.Message:
+        host.send(wire)
+        raw = host.recv(5.0)
+        assert raw is not None, "gateway did not answer"
+        return p.decode(raw)
+
+    try:
+        damaged = bytearray(p.encode(p.MessageType.COMMAND, 0x0102, get_random_cmd()))
+        damaged[7] ^= 0x40
+        answer = ask(bytes(damaged))
+        assert (answer.type, answer.seq, answer.payload[0]) == (p.MessageType.ERROR, 0, p.ErrorCode.BAD_CRC)
+
+        body = bytes([2, 0x01, 0x01, 0x03, 0]) + get_random_cmd()
+        answer = ask(body + p.crc32(body).to_bytes(4, "big"))
+        assert (answer.seq, answer.payload[0]) == (0x0103, p.ErrorCode.BAD_VERSION)
+
+        answer = ask(p.encode(p.MessageType.RESPONSE, 0x0104, get_random_cmd()))
+        assert (answer.seq, answer.payload[0]) == (0x0104, p.ErrorCode.BAD_TYPE)
+
+        answer = ask(p.encode(p.MessageType.COMMAND, 0x0105, b"\x80\x01\x00"))
+        assert (answer.seq, answer.payload[0]) == (0x0105, p.ErrorCode.BAD_LENGTH)
+
+        answer = ask(p.encode(p.MessageType.RESET, 0x0106, b"\x09"))
+        assert (answer.seq, answer.payload[0]) == (0x0106, p.ErrorCode.NOT_SUPPORTED)
+
+        # A good command, then its retransmission: answered from the replay cache, same bytes.
+        first = ask(p.encode(p.MessageType.COMMAND, 0x0107, get_random_cmd()))
+        again = ask(p.encode(p.MessageType.COMMAND, 0x0107, get_random_cmd()))
+        assert first.type == p.MessageType.RESPONSE and again == first
+        assert bridge.simulator.stats["replays"] == 1 and bridge.simulator.stats["commands"] == 2
+    finally:
+        host.close()
+        bridge.close()
