@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,14 @@ class _Reader:
             raw = [raw]
         if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
             raise self.fail(where, "expected a non-empty list of pytest selections (strings)")
+        for text in raw:
+            words = shlex.split(text)
+            if any(w in ("-n", "--numprocesses", "--dist") or w.startswith(("-n", "--numprocesses=", "--dist="))
+                   and not w.startswith("--no") for w in words):
+                # xdist names its workers gw0, gw1... at every point; exchanges are keyed by
+                # (worker, seq), so a second point's rows would collide with the first's.
+                raise self.fail(where, f"{text!r}: pytest-xdist (-n) is not supported inside a "
+                                "campaign point; run points' suites serially")
         return tuple(raw)
 
 

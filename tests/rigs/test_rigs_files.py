@@ -67,3 +67,9 @@ def test_lists_expand_into_points_with_stable_ids(tmp_path):
     c = load_campaign(_campaign(tmp_path, "points: [{temperature_c: [-40, 85], voltage_v: 3.3, repetitions: 2}]"))
     assert [p.point_id for p in c.points] == ["p000_T-40_V3.3_r0", "p001_T-40_V3.3_r1",
                                               "p002_T85_V3.3_r0", "p003_T85_V3.3_r1"]
+
+
+def test_xdist_inside_a_point_is_refused(tmp_path):
+    path = _campaign(tmp_path, "points: [{temperature_c: 20, suites: ['suites -n 2']}]")
+    with pytest.raises(RigConfigError, match=r"points\[0\]\.suites.*pytest-xdist"):
+        load_campaign(path)
