@@ -63,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
         rc = CampaignRunner(campaign, folder, efp_rounds=args.efp_rounds).run()
         table = analyze(folder.path)
         folder.export_command_log()
-        beyond = table.out_of_range.fillna(False).astype(bool)
+        stress = table.stressed.fillna(False).astype(bool)
         summary = folder.summarize({
             "campaign": campaign.name,
             "efp_failures": int((table.efp_verdict == "FAIL").sum()),
-            "in_range_test_failures": int(table.failed[~beyond].fillna(0).sum()),
-            "out_of_range_test_failures": int(table.failed[beyond].fillna(0).sum()),
+            "nominal_point_test_failures": int(table.failed[~stress].fillna(0).sum()),
+            "stressed_point_test_failures": int(table.failed[stress].fillna(0).sum()),
         })
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                         "latency_p50_ms", "latency_p95_ms", "retries", "efp_verdict") if c in table]
     print(table[cols].to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"verdict {summary['verdict']}  outcomes {summary['outcomes']}  "
-          f"test failures in range {summary['in_range_test_failures']}, beyond rated range "
-          f"{summary['out_of_range_test_failures']}  EFP/EFT failures (wrong answers) "
+          f"test failures at nominal points {summary['nominal_point_test_failures']}, at stressed "
+          f"points {summary['stressed_point_test_failures']}  EFP/EFT failures (wrong answers) "
           f"{summary['efp_failures']}  results {folder.path}")
     return rc

@@ -61,10 +61,12 @@ def per_condition(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     efp_rows = ev[ev.kind == "efp_check"].set_index("point_id").detail.map(json.loads)
     efp = efp_rows.map(lambda d: d["verdict"])
     beyond = efp_rows.map(lambda d: bool(d.get("out_of_range")))
+    stress = efp_rows.map(lambda d: bool(d.get("stressed", d.get("out_of_range"))))
     out = pts[["point_id", "seq", "label", "status", "set_temperature_c", "set_voltage_v"]].set_index("point_id")
     out = out.join(measured[keep]).join(t).join(e)
     out["efp_verdict"] = efp.reindex(out.index)
     out["out_of_range"] = beyond.reindex(out.index)
+    out["stressed"] = stress.reindex(out.index)
     return out.sort_values("seq")
 
 

@@ -256,4 +256,9 @@ def out_of_range(campaign: Campaign, point: Point, nominal_v: float | None) -> b
         return True
     if point.voltage_v is not None and nominal_v:
         return abs(point.voltage_v / nominal_v - 1) * 100 > campaign.rated_voltage_pct + 1e-9
-    return bool(point.events)
+    return False
+
+
+def stressed(campaign: Campaign, point: Point, nominal_v: float | None) -> bool:
+    """Out of range, or with a brown-out / power cycle: failures there may be fail-safe behaviour."""
+    return out_of_range(campaign, point, nominal_v) or bool(point.events)

@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 from harness.results.run_folder import RunFolder
 from harness.results.store import TestRecord
 from rigs.campaign.efp_check import REQUIREMENTS, run_efp_check
-from rigs.campaign.model import Campaign, Point, out_of_range
+from rigs.campaign.model import Campaign, Point, out_of_range, stressed
 from rigs.campaign.progress import Progress
 from rigs.campaign.telemetry import CouplingState, TelemetrySampler
 from rigs.errors import CampaignAbort, InstrumentError, RigConfigError
@@ -248,12 +248,13 @@ class CampaignRunner:
                                     "simulated_chip_reset": self.c.coupling}, point.point_id)
 
     def _efp(self, point: Point, transport: Any) -> None:
-        beyond = out_of_range(self.c, point, self.rig.nominal_voltage() if self.rig else None)
+        nominal = self.rig.nominal_voltage() if self.rig else None
         t0 = time.time()
         transport.log.activity = f"rigs::efp_check[{point.point_id}]"
         result = run_efp_check(transport, self.efp_rounds)
         transport.log.activity = ""
-        detail = {**result.to_dict(), "out_of_range": beyond, "simulated_coupling": self.c.coupling}
+        detail = {**result.to_dict(), "out_of_range": out_of_range(self.c, point, nominal),
+                  "stressed": stressed(self.c, point, nominal), "simulated_coupling": self.c.coupling}
         self.store.add_exchanges(transport.log.drain(), worker=f"efp@{point.point_id}",
                                  point_id=point.point_id)
         self.store.add_event("efp_check", detail, point.point_id)
