@@ -63,7 +63,8 @@ def test_late_duplicate_response_is_dropped_as_stale(swtpm_backend, bus_name):
     target, t = _open(f"can://virtual/{bus_name}?backend={swtpm_backend}&faults=dup@1:0.2")
     try:
         first = t.exchange(get_random_cmd(16))
-        time.sleep(0.5)  # the duplicate of response 1 arrives meanwhile
+        # Once the gateway has queued the duplicate, it goes out before response 2.
+        assert target.bridge.simulator._timers[0].finished.wait(10.0)
         second = t.exchange(get_random_cmd(16))
         assert rc_of(second) == 0 and second != first
         assert t.stats["stale"] == 1
