@@ -81,7 +81,13 @@ def can_settings(uri: TargetURI) -> CanSettings:
 
 
 class GatewayTarget(Target):
-    """A TPM behind a gateway; with ``backend=`` the simulator plays the gateway."""
+    """A TPM behind a gateway; simulated targets run the gateway simulator.
+
+    Attributes:
+        backend_target: for simulated targets, the target the simulator
+            forwards to (e.g. a spawned swtpm, whose local CA then issued the
+            EK certificates); None for a real gateway.
+    """
 
     simulated = False
 
@@ -90,13 +96,13 @@ class GatewayTarget(Target):
         super().__init__(uri)
         self.retry_s = uri.float_param("retry", DEFAULT_RETRY_S)
         self.bridge: GatewayBridge | None = None
-        self._backend = None
+        self.backend_target = None
         if self.simulated:
             self.faults = FaultPlan.parse(uri.param("faults"), can=can)
-            self._backend = backend_target(uri.param("backend"))
-            self.disposable = self._backend.disposable
+            self.backend_target = backend_target(uri.param("backend"))
+            self.disposable = self.backend_target.disposable
             if self.profile_hint is None:
-                self.profile_hint = self._backend.profile_hint
+                self.profile_hint = self.backend_target.profile_hint
 
     def _finish(self, transport: GatewayTransport) -> GatewayTransport:
         try:
@@ -107,15 +113,15 @@ class GatewayTarget(Target):
         return transport
 
     def _new_bridge(self, durations: CommandDurations) -> GatewayBridge:
-        assert self._backend is not None
+        assert self.backend_target is not None
         if self.bridge is None:
-            self.bridge = GatewayBridge(self._backend, self.faults, durations)
+            self.bridge = GatewayBridge(self.backend_target, self.faults, durations)
         return self.bridge
 
     def describe(self) -> dict[str, object]:
         out = super().describe()
-        if self._backend is not None:
-            out.update(gateway="simulator", backend=self._backend.uri.text,
+        if self.backend_target is not None:
+            out.update(gateway="simulator", backend=self.backend_target.uri.text,
                        faults=str(self.faults))
         if self.transport is not None and getattr(self.transport, "alive", None) is not None:
             out["gateway_description"] = self.transport.alive.description
