@@ -95,3 +95,14 @@ def swtpm_for_plugin():
     proc = SwtpmProcess()
     yield proc
     proc.stop()
+
+
+def test_two_sessions_into_one_folder_keep_all_exchanges(pytester, tmp_path):
+    """seq restarts per session: a second session must not be dropped as duplicates."""
+    pytester.makepyfile(test_suite=SUITE)
+    results = tmp_path / "run"
+    for _ in range(2):
+        pytester.runpytest_subprocess("--tpm", "swtpm", "--results", str(results), "-k", "random")
+    rows = _store_rows(results, "SELECT COUNT(DISTINCT worker), COUNT(*) FROM exchanges "
+                                "WHERE test='test_suite.py::test_random'")
+    assert rows[0] == (2, 2)
