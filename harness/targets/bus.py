@@ -128,9 +128,13 @@ class SimBusTarget(_TisTarget):
     Attributes:
         chip: the virtual chip once opened: ``chip.faults`` (a FaultPlan) and
             ``chip.reset()`` are the run-time fault controls.
+        local_ca: True: the swtpm behind the chip is provisioned like the
+            ``swtpm`` target, its EK certificates signed by the harness's local
+            CA (``harness.swtpm_process.ca_root_certificates()``).
     """
 
     disposable = True
+    local_ca = True
 
     def __init__(self, uri: TargetURI, bus: str) -> None:
         super().__init__(uri, bus)
