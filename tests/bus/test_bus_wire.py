@@ -138,3 +138,13 @@ def test_crc16_kermit_check_value_and_linux_byte_order():
 def test_status_decoding_names_bits():
     assert R.describe_sts(0x000020D4) == ("0x000020d4 (stsValid commandReady dataAvail "
                                           "selfTestDone burstCount=32)")
+
+
+def test_spidev_ioctl_layout_matches_linux_spidev_h():
+    import ctypes
+
+    from harness.buses.spidev_bus import SPI_IOC_MESSAGE_1, _SpiIocTransfer
+
+    assert ctypes.sizeof(_SpiIocTransfer) == 32          # struct spi_ioc_transfer
+    assert _SpiIocTransfer.cs_change.offset == 27           # after u64,u64,u32,u32,u16,u8
+    assert SPI_IOC_MESSAGE_1 == 0x40206B00               # _IOW('k', 0, char[32])
