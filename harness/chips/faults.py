@@ -34,6 +34,8 @@ class FaultPlan:
             MISO/SDA (on SPI within the tag/size header, the only part a SPI
             host can check; on I2C anywhere: TPM_DATA_CSUM catches it).
         corrupt_next: the next N response reads are corrupted.
+        corrupt_body: on SPI, let corruption hit the whole response, body
+            included (only a host reading twice, ``verify=1``, can see it).
         exec_delay_s: extra execution time of every command (slower execution).
         reset_next_command: reset the chip (power cycle) when the next command
             is started with tpmGo: the command is lost mid-way.
@@ -50,6 +52,7 @@ class FaultPlan:
     nack_next: int = 0
     corrupt_rate: float = 0.0
     corrupt_next: int = 0
+    corrupt_body: bool = False
     exec_delay_s: float = 0.0
     reset_next_command: bool = False
     dead: bool = False
@@ -78,7 +81,7 @@ class FaultPlan:
     def clear(self) -> None:
         """Back to a healthy chip (keeps ``injected``)."""
         self.set(wait_states=0, storm_rate=0.0, storm_next=0, nack_rate=0.0, nack_next=0,
-                 corrupt_rate=0.0, corrupt_next=0, exec_delay_s=0.0, reset_next_command=False,
+                 corrupt_rate=0.0, corrupt_next=0, corrupt_body=False, exec_delay_s=0.0, reset_next_command=False,
                  dead=False)
 
     # -- asked by the chip ---------------------------------------------------
@@ -125,12 +128,13 @@ _ALIASES = {
     "nack_burst": ("nack_burst", int), "corrupt": ("corrupt_rate", float),
     "delay_ms": ("exec_delay_s", lambda v: float(v) / 1000.0), "seed": ("seed", int),
     "dead": ("dead", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "corrupt_body": ("corrupt_body", lambda v: v.lower() in ("1", "true", "yes", "on")),
 }
 
 
 def parse_faults(text: str | None) -> FaultPlan:
     """Build a plan from ``name:value,...`` (names: waits, storm, storm_len, nack,
-    nack_burst, corrupt, delay_ms, seed, dead).
+    nack_burst, corrupt, corrupt_body, delay_ms, seed, dead).
 
     Raises:
         ConfigError: unknown name or bad value, naming it.

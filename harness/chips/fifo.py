@@ -168,7 +168,8 @@ class VirtualFifoChip:
         data = self.rsp[start:start + n]
         self.rsp_pos += len(data)
         data += b"\xff" * (n - len(data))
-        span = self.corrupt_span or (0, len(self.rsp))
+        span = (0, len(self.rsp)) if self.corrupt_span is None or self.faults.corrupt_body \
+            else self.corrupt_span
         lo, hi = max(span[0], start), min(span[1], start + n)
         if lo < hi and self.faults.corrupt_now():
             flipped = bytearray(data)

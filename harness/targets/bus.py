@@ -11,7 +11,8 @@ Forms:
 
 Parameters: ``hz``, ``chip`` (profile giving timeouts and the expected vendor
 ID), ``addr`` (I2C, default 0x2E), ``cs`` (FTDI chip select), ``checksum=0``
-(I2C: do not use TPM_DATA_CSUM), ``max_waits`` (SPI wait states per try);
+(I2C: do not use TPM_DATA_CSUM), ``max_waits`` (SPI wait states per try),
+``verify=1`` (read each response twice and compare: SPI has no checksum);
 virtual chips also ``faults=name:value,...`` (see harness.chips.faults) and
 ``guard_us`` (I2C guard time the virtual chip declares).
 """
@@ -67,7 +68,8 @@ class _TisTarget(Target):
             transport = TisTransport(
                 phy, profile.timeouts if profile else None,
                 expect_vid=int(profile.tis["vid"]) if profile and "vid" in profile.tis else None,
-                power_cycle=self._power_cycle(), durations=durations, log=log, name=self.uri.text,
+                power_cycle=self._power_cycle(), verify_reads=self.uri.bool_param("verify", False),
+                durations=durations, log=log, name=self.uri.text,
             )
         except HarnessError as exc:
             phy.close()

@@ -52,12 +52,17 @@ class TisTransport(Transport):
         expect_vid: the vendor ID the chip must report in TPM_DID_VID, if known.
         power_cycle: how to remove and restore the chip's power, if a rig or
             a virtual chip can.
+        verify_reads: read every response a second time (responseRetry) and
+            accept it only when two reads agree: the only way to detect a
+            corrupted response body on SPI, which has no checksum; costs about
+            twice the read transactions.
         **kwargs: :class:`Transport` arguments (durations, log, name...).
     """
 
     def __init__(self, phy: TisPhy, timeouts: InterfaceTimeouts | None = None, *,
                  expect_vid: int | None = None,
-                 power_cycle: Callable[[], None] | None = None, **kwargs) -> None:
+                 power_cycle: Callable[[], None] | None = None,
+                 verify_reads: bool = False, **kwargs) -> None:
         kwargs.setdefault("name", phy.name)
         super().__init__(**kwargs)
         self.phy = phy
@@ -66,6 +71,7 @@ class TisTransport(Transport):
         phy.access_timeout_s = self.timeouts.a
         self.expect_vid = expect_vid
         self._power_cycle = power_cycle
+        self.verify_reads = verify_reads
         self.can_power_cycle = power_cycle is not None
         self._held = False        # our locality is active
         self._dirty = True        # start the next command with a fresh commandReady
@@ -244,12 +250,33 @@ class TisTransport(Transport):
                     sts = self._poll(lambda s: bool(s & R.STS_DATA_AVAIL),
                                      time.monotonic() + self.timeouts.c,
                                      "dataAvail after responseRetry", "timeout C")
+            if self.verify_reads:
+                response = self._verify(response)
             self._write_sts(R.STS_COMMAND_READY)
             self._dirty = False
             return response
         except TransportError:
             self._dirty = True
             raise
+
+    def _verify(self, response: bytes) -> bytes:
+        """Read the response again until two consecutive reads agree."""
+        previous = response
+        for _ in range(RESPONSE_RETRIES + 1):
+            self._write_sts(R.STS_RESPONSE_RETRY)
+            sts = self._poll(lambda s: bool(s & R.STS_DATA_AVAIL), time.monotonic() + self.timeouts.c,
+                             "dataAvail after responseRetry", "timeout C")
+            try:
+                again: bytes | None = self._read_response(sts)
+            except CorruptResponse:
+                again = None
+            if again is not None and again == previous:
+                return again
+            self.counters.retries += 1
+            if again is not None:
+                previous = again
+        raise TransportError(f"{self.name}: no two of {RESPONSE_RETRIES + 2} reads of the "
+                             "response agreed (verify_reads): data corrupted on the bus")
 
     def _read_response(self, sts: int) -> bytes:
         buf = bytearray()

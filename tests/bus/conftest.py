@@ -37,7 +37,8 @@ class Sim:
     """A virtual chip on a virtual bus and the host transport talking to it."""
 
     def __init__(self, backend, bus: str, chip: str = "st33ktpm", address: int | None = None,
-                 guard_us: int = 0, bus_wrapper=None, checksum: bool = True) -> None:
+                 guard_us: int = 0, bus_wrapper=None, checksum: bool = True,
+                 verify_reads: bool = False) -> None:
         profile = chip_profile(chip, bus)
         self.faults = FaultPlan(seed=1)
         self.chip = make_chip(bus, profile, backend, self.faults, guard_us=guard_us)
@@ -52,7 +53,7 @@ class Sim:
                             checksum=checksum)
         self.wire = wire
         self.transport = TisTransport(phy, profile.timeouts, expect_vid=int(profile.tis["vid"]),
-                                      power_cycle=self.chip.reset,
+                                      power_cycle=self.chip.reset, verify_reads=verify_reads,
                                       durations=load_profile("swtpm").durations,
                                       name=f"{bus}+sim://{chip}")
         self.backend = backend
