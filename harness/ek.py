@@ -16,7 +16,7 @@ from cryptography import x509
 from tpm2_pytss import TSS2_Exception
 from tpm2_pytss.constants import ESYS_TR
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 
 ROOTS_ENV = "TPMHIL_EK_ROOTS"
 
@@ -64,15 +64,35 @@ def trusted_roots(extra_dir: str | None = None) -> list[x509.Certificate]:
     out: list[x509.Certificate] = []
     if not folder:
         return out
+    if not Path(folder).is_dir():
+        raise ConfigError(f"EK roots folder {folder} (${ROOTS_ENV}) is not a directory")
     for path in sorted(Path(folder).glob("*")):
         if path.suffix.lower() not in (".pem", ".crt", ".cer", ".der"):
             continue
         data = path.read_bytes()
-        if b"-----BEGIN CERTIFICATE-----" in data:
-            out.extend(x509.load_pem_x509_certificates(data))
-        else:
-            out.append(x509.load_der_x509_certificate(data))
+        if data.lstrip().startswith(b"-----BEGIN") and b"-----BEGIN CERTIFICATE-----" not in data:
+            continue  # a key or CSR beside the certificates: not a trust anchor
+        try:
+            if b"-----BEGIN CERTIFICATE-----" in data:
+                out.extend(x509.load_pem_x509_certificates(data))
+            else:
+                out.append(x509.load_der_x509_certificate(data))
+        except ValueError as exc:
+            raise ConfigError(f"EK root {path}: not an X.509 certificate ({exc})") from None
     return out
+
+
+def harness_ca_trusted(target) -> bool:
+    """Whether the target's TPM is a swtpm provisioned by the harness (directly,
+    behind a virtual chip, or behind a simulated gateway), so the harness's local
+    CA is the issuer of its EK certificates."""
+    seen = 0
+    while target is not None and seen < 4:
+        if getattr(target, "local_ca", False):
+            return True
+        target = getattr(target, "backend_target", None)
+        seen += 1
+    return False
 
 
 def verify_chain(cert: x509.Certificate, pool: list[x509.Certificate],

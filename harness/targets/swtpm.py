@@ -19,6 +19,7 @@ class SpawnedSwtpmTarget(Target):
     """
 
     disposable = True
+    local_ca = True  # EK certificates are issued by the harness's local CA
 
     def __init__(self, uri: TargetURI) -> None:
         super().__init__(uri)

@@ -102,7 +102,9 @@ def test_two_sessions_into_one_folder_keep_all_exchanges(pytester, tmp_path):
     pytester.makepyfile(test_suite=SUITE)
     results = tmp_path / "run"
     for _ in range(2):
-        pytester.runpytest_subprocess("--tpm", "swtpm", "--results", str(results), "-k", "random")
+        out = pytester.runpytest_subprocess("--tpm", "swtpm", "--results", str(results),
+                                            "-k", "test_random")
+        out.assert_outcomes(passed=1)
     rows = _store_rows(results, "SELECT COUNT(DISTINCT worker), COUNT(*) FROM exchanges "
-                                "WHERE test='test_suite.py::test_random'")
+                                "WHERE command='TPM2_GetRandom'")
     assert rows[0] == (2, 2)
