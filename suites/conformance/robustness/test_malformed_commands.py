@@ -63,8 +63,11 @@ CASES = {
 @pytest.mark.spec("TPM 2.0 Part 3 §5.2 command header validation, §5.6 parameter unmarshalling")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.5", "IEC62443-4-2:CR 3.7")
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_malformed_command_exact_code_and_no_state_change(tpm, tpm_raw, case):
+def test_malformed_command_exact_code_and_no_state_change(tpm, tpm_raw, tpm_target, case):
     buffer, expected = CASES[case]
+    if case == "size-field-long" and tpm_target.bus in ("spi", "i2c"):
+        pytest.skip("on a TIS bus the size field frames the command: a longer size leaves the "
+                    "chip expecting more bytes (TPM_STS.expect), so no command starts")
     before = _state(tpm)
     rc, response = _send(tpm_raw, buffer)
     assert rc == expected, f"expected {rc_name(expected)}, got {rc_name(rc)}"
