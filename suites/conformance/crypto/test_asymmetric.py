@@ -8,12 +8,12 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_ECC, TPM2_RH, TPM2_ST, TPMA_OBJECT
 from tpm2_pytss.types import (
     TPM2B_ECC_POINT, TPM2B_PUBLIC, TPM2B_TEMPLATE, TPMS_ECC_POINT, TPMT_PUBLIC_PARMS, TPMT_RSA_DECRYPT,
-    TPMT_SIG_SCHEME, TPMT_SIGNATURE, TPMT_TK_HASHCHECK,
+    TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK,
 )
 
 from harness.reference.hashes import TPM_ALG_SHA256
@@ -268,9 +268,7 @@ def test_create_load_and_create_loaded_give_named_usable_keys(tpm, primary):
     assert bytes(name) == object_name(TPM_ALG_SHA256, pub.publicArea.marshal())
     key2, priv2, pub2 = tpm.create_loaded(parent, None, _template("ecc256:ecdsa-sha256:null"))
     sig = tpm.sign(key2, bytes(32), _scheme(TPM2_ALG.ECDSA), _ticket())
-    public_key(pub2).verify(_ecc_sig(sig), bytes(32), ec.ECDSA(
-        __import__("cryptography.hazmat.primitives.asymmetric.utils",
-                   fromlist=["Prehashed"]).Prehashed(hashes.SHA256())))
+    public_key(pub2).verify(_ecc_sig(sig), bytes(32), ec.ECDSA(Prehashed(hashes.SHA256())))
 
 
 @pytest.mark.negative

@@ -11,9 +11,9 @@ import hashlib
 
 import pytest
 from tpm2_pytss import TSS2_Exception
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_ECC, TPM2_RH, TPM2_ST
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
 from tpm2_pytss.types import (
-    TPM2B_PUBLIC, TPM2B_SENSITIVE, TPMT_PUBLIC, TPMT_SENSITIVE, TPMT_SIGNATURE,
+    TPM2B_PUBLIC, TPM2B_SENSITIVE, TPMT_SENSITIVE, TPMT_SIGNATURE,
 )
 
 from harness.reference import cavp

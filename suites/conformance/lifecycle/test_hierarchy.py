@@ -11,7 +11,7 @@ import struct
 import pytest
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_CC, TPM2_SE, TPMA_NV
 from tpm2_pytss.types import (
-    TPM2B_NV_PUBLIC, TPM2B_PUBLIC, TPML_CC, TPMS_NV_PUBLIC, TPMT_SYM_DEF,
+    TPM2B_NV_PUBLIC, TPM2B_PUBLIC, TPMS_NV_PUBLIC, TPMT_SYM_DEF,
 )
 
 from harness.reference.hashes import TPM_ALG_SHA256

@@ -5,7 +5,6 @@ clock monotonic, the safe flag after orderly and disorderly shutdowns.
 Power cycles use ``tpm_raw.power_cycle()``; each test leaves the TPM started
 (the plugin's cleanup sends TPM2_Startup(CLEAR) if a test could not)."""
 
-import hashlib
 import struct
 
 import pytest

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CC, TPM2_NT, TPM2_SE, TPM2_SU, TPMA_NV
 from tpm2_pytss.types import (
-    TPM2B_NV_PUBLIC, TPM2B_PUBLIC, TPMS_NV_PUBLIC, TPMT_SIG_SCHEME, TPMT_SYM_DEF,
+    TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC, TPMT_SIG_SCHEME, TPMT_SYM_DEF,
 )
 
 from harness.reference.hashes import TPM_ALG_SHA256

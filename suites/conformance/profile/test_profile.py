@@ -7,7 +7,6 @@ repeated runs) within the profile's ``latency_ms``."""
 import statistics
 
 import pytest
-from tpm2_pytss import TSS2_Exception
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_RH, TPM2_ST
 from tpm2_pytss.types import (
     TPM2B_PUBLIC, TPML_PCR_SELECTION, TPMT_PUBLIC_PARMS, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK,

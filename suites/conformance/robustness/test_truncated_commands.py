@@ -10,8 +10,6 @@ This test alone touches every advertised command with an error; the area
 suites add the semantic negative tests.
 """
 
-import struct
-
 import pytest
 from tpm2_pytss.constants import TPM2_CAP
 
