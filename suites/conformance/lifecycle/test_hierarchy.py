@@ -15,6 +15,7 @@ from tpm2_pytss.types import (
 )
 
 from harness.reference.hashes import TPM_ALG_SHA256
+from harness.tpm.names import command_code
 from harness.reference.policy import PolicyDigest
 
 pytestmark = [pytest.mark.conformance, pytest.mark.destructive]
@@ -197,7 +198,7 @@ def test_pp_commands_without_physical_presence(tpm, raw_pw):
                   "authorization (TPM_RC_VALUE for owner)")
 @pytest.mark.requirement(*REQ)
 def test_platform_commands_refuse_owner(raw_pw):
-    rc, _ = raw_pw(0x12D, [0x40000001], struct.pack(">II", 0, 0))  # PP_Commands
+    rc, _ = raw_pw(command_code("PP_Commands"), [0x40000001], struct.pack(">II", 0, 0))
     assert rc == 0x184, hex(rc)
-    rc, _ = raw_pw(0x13B, [0x40000001], struct.pack(">I", 0))  # SetAlgorithmSet
+    rc, _ = raw_pw(command_code("SetAlgorithmSet"), [0x40000001], struct.pack(">I", 0))
     assert rc == 0x184, hex(rc)
