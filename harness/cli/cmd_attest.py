@@ -75,7 +75,9 @@ def parse_pcr_list(text: str) -> list[int]:
 def _ca_certs(args: argparse.Namespace, target) -> list:
     if args.ek_ca:
         return load_ca_certificates(args.ek_ca)
-    if target.uri.scheme == "swtpm":
+    from harness.ek import harness_ca_trusted
+
+    if target.uri.scheme == "swtpm" or harness_ca_trusted(target):
         from harness.swtpm_process import ca_root_certificates
 
         return load_ca_certificates(ca_root_certificates())

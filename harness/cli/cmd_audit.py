@@ -76,7 +76,9 @@ def _trust_roots(args, target) -> list:
     paths = list(args.trust_roots)
     if not paths and os.environ.get("TPMHIL_EK_ROOTS"):  # the suites' setting (harness.ek)
         paths = [os.environ["TPMHIL_EK_ROOTS"]]
-    if not paths and target.uri.scheme == "swtpm" and not target.uri.host:
+    from harness.ek import harness_ca_trusted
+
+    if not paths and harness_ca_trusted(target):
         from harness.swtpm_process import ca_root_certificates
 
         paths = [str(p) for p in ca_root_certificates()]

@@ -41,7 +41,9 @@ def audit_samples() -> int:
 @pytest.fixture(scope="session")
 def ek_roots(tpm_target):
     paths = [os.environ["TPMHIL_EK_ROOTS"]] if os.environ.get("TPMHIL_EK_ROOTS") else []
-    if tpm_target.uri.scheme == "swtpm" and not tpm_target.uri.host:
+    from harness.ek import harness_ca_trusted
+
+    if harness_ca_trusted(tpm_target):
         from harness.swtpm_process import ca_root_certificates
 
         paths.extend(str(p) for p in ca_root_certificates())
