@@ -92,6 +92,15 @@ def raw_pw(tpm_raw):
 
 
 @pytest.fixture
+def power_cycle(tpm_raw):
+    """``power_cycle()``: TPM_Init through the target (swtpm control channel, a rig's
+    supply); the test is skipped on targets that cannot be power cycled."""
+    if not getattr(tpm_raw, "can_power_cycle", False):
+        pytest.skip(f"{tpm_raw.name} cannot be power cycled (no control channel or rig)")
+    return tpm_raw.power_cycle
+
+
+@pytest.fixture
 def primary(tpm):
     """``primary(template, attrs=None, hierarchy=OWNER, auth=b"") -> (handle, TPM2B_PUBLIC)``."""
 

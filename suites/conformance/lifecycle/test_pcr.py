@@ -138,7 +138,7 @@ def test_pcr_set_auth_refused(tpm, raw_pw, expect_rc):
 @pytest.mark.destructive
 @pytest.mark.spec("TPM 2.0 Part 3 §22.5 TPM2_PCR_Allocate (the current allocation, so no change)")
 @pytest.mark.requirement(*REQ)
-def test_pcr_allocate_current_banks(tpm, tpm_raw, identity, expect_rc):
+def test_pcr_allocate_current_banks(tpm, power_cycle, identity, expect_rc):
     banks = "+".join(f"{b}:all" for b in identity.pcr_banks if b in BANKS)
     ok, max_pcr, needed, available = tpm.pcr_allocate(TPML_PCR_SELECTION.parse(banks),
                                                       ESYS_TR.PLATFORM)
@@ -147,7 +147,7 @@ def test_pcr_allocate_current_banks(tpm, tpm_raw, identity, expect_rc):
     with expect_rc(0x08A + 0x140):  # TPM_RC_TYPE (parameter 1)
         tpm.shutdown(TPM2_SU.STATE)
     tpm.shutdown(TPM2_SU.CLEAR)
-    tpm_raw.power_cycle()
+    power_cycle()
     tpm.startup(TPM2_SU.CLEAR)
     _, _, values = tpm.pcr_read(TPML_PCR_SELECTION.parse(banks))
     assert len(values) > 0

@@ -2,7 +2,7 @@
 TPM Reset vs TPM Restart/Resume semantics of PCRs, resetCount/restartCount,
 clock monotonic, the safe flag after orderly and disorderly shutdowns.
 
-Power cycles use ``tpm_raw.power_cycle()``; each test leaves the TPM started
+Power cycles use the ``power_cycle`` fixture (``tpm_raw.power_cycle()``); each test leaves the TPM started
 (the plugin's cleanup sends TPM2_Startup(CLEAR) if a test could not)."""
 
 import struct
@@ -31,23 +31,17 @@ def _make_clock_safe(tpm) -> None:
     assert tpm.read_clock().clockInfo.safe == 1, "safe is NO after Clock was written to NV"
 
 
-def _power_cycle(tpm_raw) -> None:
-    if not getattr(tpm_raw, "can_power_cycle", True):
-        pytest.skip("the target cannot be power cycled")
-    tpm_raw.power_cycle()
-
-
 @pytest.mark.destructive
 @pytest.mark.spec("TPM 2.0 Part 3 §9.4 Shutdown(STATE) + §9.3 Startup(STATE): TPM Resume keeps "
                   "PCRs and resetCount, increments restartCount; safe after orderly shutdown")
 @pytest.mark.requirement(*REQ)
-def test_resume_keeps_pcrs_and_counts_restart(tpm, tpm_raw):
+def test_resume_keeps_pcrs_and_counts_restart(tpm, power_cycle):
     _make_clock_safe(tpm)
     tpm.pcr_event(ESYS_TR.PCR8, b"resume")
     pcr = _pcr8(tpm)
     before = tpm.read_clock()
     tpm.shutdown(TPM2_SU.STATE)
-    _power_cycle(tpm_raw)
+    power_cycle()
     tpm.startup(TPM2_SU.STATE)
     after = tpm.read_clock()
     assert _pcr8(tpm) == pcr
@@ -61,12 +55,12 @@ def test_resume_keeps_pcrs_and_counts_restart(tpm, tpm_raw):
 @pytest.mark.spec("TPM 2.0 Part 3 §9.3 Startup(CLEAR): TPM Reset clears PCRs, increments "
                   "resetCount, zeroes restartCount")
 @pytest.mark.requirement(*REQ)
-def test_reset_clears_pcrs_and_counts_reset(tpm, tpm_raw):
+def test_reset_clears_pcrs_and_counts_reset(tpm, power_cycle):
     _make_clock_safe(tpm)
     tpm.pcr_event(ESYS_TR.PCR8, b"reset")
     before = tpm.read_clock()
     tpm.shutdown(TPM2_SU.CLEAR)
-    _power_cycle(tpm_raw)
+    power_cycle()
     tpm.startup(TPM2_SU.CLEAR)
     after = tpm.read_clock()
     assert _pcr8(tpm) == bytes(32)
@@ -81,9 +75,9 @@ def test_reset_clears_pcrs_and_counts_reset(tpm, tpm_raw):
 @pytest.mark.spec("TPM 2.0 Part 3 §9.3 Startup(STATE) without a Shutdown(STATE) is "
                   "TPM_RC_VALUE; Part 1 §36.5 safe is NO after a disorderly shutdown")
 @pytest.mark.requirement(*REQ)
-def test_disorderly_shutdown(tpm, tpm_raw, expect_rc):
+def test_disorderly_shutdown(tpm, power_cycle, expect_rc):
     tpm.clock_set(tpm.read_clock().clockInfo.clock + 10_000, ESYS_TR.OWNER)
-    _power_cycle(tpm_raw)  # no TPM2_Shutdown
+    power_cycle()  # no TPM2_Shutdown
     with expect_rc(0x084 + 0x140):  # TPM_RC_VALUE (parameter 1)
         tpm.startup(TPM2_SU.STATE)
     tpm.startup(TPM2_SU.CLEAR)

@@ -219,12 +219,12 @@ def test_undefine_space_special(tpm, raw, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §9.4 Shutdown(STATE)/Startup(CLEAR): NV data and counters "
                   "persist; WRITE_STCLEAR locks clear")
 @pytest.mark.requirement("IEC62443-4-2:CR 7.4", *REQ)
-def test_nv_persists_across_restart(tpm, tpm_raw, expect_rc):
+def test_nv_persists_across_restart(tpm, power_cycle):
     nv = _define(tpm, 16, attrs=OWNER_RW | TPMA_NV.WRITE_STCLEAR)
     tpm.nv_write(nv, b"persist!", 0, ESYS_TR.OWNER)
     tpm.nv_write_lock(nv, ESYS_TR.OWNER)
     tpm.shutdown(TPM2_SU.CLEAR)
-    tpm_raw.power_cycle()
+    power_cycle()
     tpm.startup(TPM2_SU.CLEAR)
     nv = tpm.tr_from_tpmpublic(BASE + 16)
     assert bytes(tpm.nv_read(nv, 8, 0, ESYS_TR.OWNER)) == b"persist!"
