@@ -49,6 +49,8 @@ RC_IO_ERROR = 0x000A000A
 #: Answer while the TPM is stopped by CMD_STOP (what swtpm answers: TPM_RC_FAILURE).
 RC_FAILURE = 0x00000101
 SERVE_WORKER = "serve"
+#: How long a reconnecting client's new data connection waits for its previous one to end.
+HANDOVER_S = 0.5
 
 
 def error_response(rc: int) -> bytes:
@@ -99,6 +101,24 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the peer of ``sock`` has closed its side (EOF waiting to be read)."""
+    try:
+        # A duplicate without a timeout: the original's recv() would wait for data.
+        probe = sock.dup()
+    except OSError:
+        return True
+    try:
+        probe.setblocking(False)
+        return probe.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        probe.close()
+
+
 class TpmServer:
     """Serves one transport over swtpm's socket protocol.
 
@@ -115,6 +135,7 @@ class TpmServer:
         self.store = store
         self.chip_lock = threading.Lock()      # one TPM command at a time
         self.state_lock = threading.Lock()     # client lease
+        self.state_changed = threading.Condition(self.state_lock)
         self.holder: str | None = None         # peer address holding the chip
         self.active: socket.socket | None = None
         self.lease_until = 0.0
@@ -223,13 +244,23 @@ class TpmServer:
             threading.Thread(target=handler, args=(conn, peer), daemon=True).start()
 
     def _claim(self, peer_host: str, data: bool, conn: socket.socket) -> str:
-        """Take the lease for ``peer_host``; return '' or why the client is refused."""
-        with self.state_lock:
+        """Take the lease for ``peer_host``; return '' or why the client is refused.
+
+        A client that reconnects for each command (tpm2-tss's swtpm TCTI) may
+        open its next connection before this side has seen the last one close:
+        a data connection from the holder's host therefore waits up to
+        ``HANDOVER_S`` for the open one to end before it is refused.
+        """
+        deadline = time.monotonic() + HANDOVER_S
+        with self.state_changed:
+            while (data and self.active is not None and self.holder == peer_host
+                   and not _peer_closed(self.active) and time.monotonic() < deadline):
+                self.state_changed.wait(0.02)
             now = time.monotonic()
             if self.holder is not None and self.holder != peer_host and (
                     self.active is not None or now < self.lease_until):
                 return f"the chip is in use by {self.holder}"
-            if data and self.active is not None:
+            if data and self.active is not None and not _peer_closed(self.active):
                 return f"another connection from {self.holder} is open (one client at a time)"
             if self.holder is None:
                 self.holder = peer_host
@@ -240,10 +271,11 @@ class TpmServer:
             return ""
 
     def _release_connection(self, conn: socket.socket) -> None:
-        with self.state_lock:
+        with self.state_changed:
             if self.active is conn:
                 self.active = None
             self.lease_until = time.monotonic() + self.options.lease_s
+            self.state_changed.notify_all()
 
     def _end_session(self, why: str) -> None:
         """Flush what the client left behind and free the chip."""
