@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import logging
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.errors import HarnessError, NotSupportedError, TargetError
+from harness.errors import HarnessError, TargetError
 from harness.results.store import ResultsStore
-from harness.serve import control as ctl
 from harness.serve.cleanup import safe_flush
+from harness.serve.control_channel import ControlChannel
+from harness.serve.wire import peer_closed, recv_exact
 from harness.tpm.wire import HEADER, HEADER_SIZE, MAX_RESPONSE_SIZE, TPM_ST_NO_SESSIONS
 from harness.transports.base import Transport
 
@@ -82,43 +82,6 @@ class ServeOptions:
     power_cycle: Callable[[], None] | None = None
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
-    """Read ``n`` bytes before ``deadline``; short result means the peer closed or stalled."""
-    chunks, got = [], 0
-    while got < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(n - got)
-        except (socket.timeout, OSError):
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _peer_closed(sock: socket.socket) -> bool:
-    """Whether the peer of ``sock`` has closed its side (EOF waiting to be read)."""
-    try:
-        # A duplicate without a timeout: the original's recv() would wait for data.
-        probe = sock.dup()
-    except OSError:
-        return True
-    try:
-        probe.setblocking(False)
-        return probe.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        probe.close()
-
-
 class TpmServer:
     """Serves one transport over swtpm's socket protocol.
 
@@ -145,6 +108,7 @@ class TpmServer:
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self.port = 0
+        self._control_channel = ControlChannel(self)
 
     # -- life cycle -----------------------------------------------------------
 
@@ -240,10 +204,10 @@ class TpmServer:
             except OSError:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            handler = self._serve_control if is_ctrl else self._serve_data
+            handler = self._control_channel.serve if is_ctrl else self._serve_data
             threading.Thread(target=handler, args=(conn, peer), daemon=True).start()
 
-    def _claim(self, peer_host: str, data: bool, conn: socket.socket) -> str:
+    def claim(self, peer_host: str, data: bool, conn: socket.socket) -> str:
         """Take the lease for ``peer_host``; return '' or why the client is refused.
 
         A client that reconnects for each command (tpm2-tss's swtpm TCTI) may
@@ -254,13 +218,13 @@ class TpmServer:
         deadline = time.monotonic() + HANDOVER_S
         with self.state_changed:
             while (data and self.active is not None and self.holder == peer_host
-                   and not _peer_closed(self.active) and time.monotonic() < deadline):
+                   and not peer_closed(self.active) and time.monotonic() < deadline):
                 self.state_changed.wait(0.02)
             now = time.monotonic()
             if self.holder is not None and self.holder != peer_host and (
                     self.active is not None or now < self.lease_until):
                 return f"the chip is in use by {self.holder}"
-            if data and self.active is not None and not _peer_closed(self.active):
+            if data and self.active is not None and not peer_closed(self.active):
                 return f"another connection from {self.holder} is open (one client at a time)"
             if self.holder is None:
                 self.holder = peer_host
@@ -302,11 +266,11 @@ class TpmServer:
 
     def _refuse_data(self, conn: socket.socket, peer: tuple, why: str) -> None:
         self.event("refused", {"peer": f"{peer[0]}:{peer[1]}", "channel": "data", "why": why})
-        header = _recv_exact(conn, HEADER_SIZE, time.monotonic() + self.options.command_timeout_s)
+        header = recv_exact(conn, HEADER_SIZE, time.monotonic() + self.options.command_timeout_s)
         if len(header) == HEADER_SIZE:
             size = HEADER.unpack_from(header)[1]
             if HEADER_SIZE < size <= MAX_RESPONSE_SIZE:
-                _recv_exact(conn, size - HEADER_SIZE, time.monotonic() + 1.0)
+                recv_exact(conn, size - HEADER_SIZE, time.monotonic() + 1.0)
             try:
                 conn.sendall(error_response(RC_NOT_PERMITTED))
             except OSError:
@@ -314,7 +278,7 @@ class TpmServer:
         conn.close()
 
     def _serve_data(self, conn: socket.socket, peer: tuple) -> None:
-        why = self._claim(peer[0], True, conn)
+        why = self.claim(peer[0], True, conn)
         if why:
             self._refuse_data(conn, peer, why)
             return
@@ -344,13 +308,13 @@ class TpmServer:
         if not first:
             return "closed"
         deadline = time.monotonic() + self.options.command_timeout_s
-        header = first + _recv_exact(conn, HEADER_SIZE - 1, deadline)
+        header = first + recv_exact(conn, HEADER_SIZE - 1, deadline)
         if len(header) < HEADER_SIZE:
             return f"client dropped mid-command ({len(header)} of {HEADER_SIZE} header bytes)"
         size = HEADER.unpack_from(header)[1]
         if not HEADER_SIZE <= size <= MAX_RESPONSE_SIZE:
             return f"command header declares {size} bytes (not a TPM command)"
-        body = _recv_exact(conn, size - HEADER_SIZE, deadline)
+        body = recv_exact(conn, size - HEADER_SIZE, deadline)
         if len(body) < size - HEADER_SIZE:
             return (f"client dropped mid-command ({HEADER_SIZE + len(body)} of {size} bytes); "
                     "nothing was sent to the chip")
@@ -376,90 +340,3 @@ class TpmServer:
             if len(self.transport.log) >= 256:
                 self._drain_log()
         return response
-
-    # -- control channel ------------------------------------------------------
-
-    def _serve_control(self, conn: socket.socket, peer: tuple) -> None:
-        try:
-            why = self._claim(peer[0], False, conn)
-            if why:
-                self.event("refused", {"peer": f"{peer[0]}:{peer[1]}", "channel": "control",
-                                       "why": why})
-                _recv_exact(conn, 4, time.monotonic() + 1.0)
-                conn.sendall(ctl.result(ctl.TPM_FAIL))
-                return
-            while not self.stopping.is_set():
-                raw = _recv_exact(conn, 4, time.monotonic() + self.options.idle_timeout_s)
-                if len(raw) < 4:
-                    return
-                code = struct.unpack(">I", raw)[0]
-                size = ctl.INPUT_SIZE.get(code)
-                if size is None:  # unknown framing: answer like swtpm and hang up
-                    conn.sendall(ctl.result(ctl.TPM_BAD_ORDINAL))
-                    return
-                payload = _recv_exact(conn, size, time.monotonic() + self.options.command_timeout_s)
-                if len(payload) < size:
-                    return
-                conn.sendall(self._control(code, payload, f"{peer[0]}:{peer[1]}"))
-                with self.state_lock:
-                    self.lease_until = time.monotonic() + self.options.lease_s
-                if code == ctl.CMD_SHUTDOWN and self.options.allow_shutdown:
-                    self.stop()
-                    return
-        except OSError:
-            return
-        finally:
-            conn.close()
-
-    def _control(self, code: int, payload: bytes, client: str) -> bytes:
-        """Carry out one control command and return its answer."""
-        if code == ctl.CMD_GET_CAPABILITY:
-            return ctl.capability_answer()
-        if code == ctl.CMD_GET_TPMESTABLISHED:
-            return ctl.established_answer()
-        if code == ctl.CMD_GET_CONFIG:
-            return ctl.config_answer()
-        if code == ctl.CMD_SET_BUFFERSIZE:
-            return ctl.buffersize_answer()
-        if code == ctl.CMD_INIT:
-            return ctl.result(self._power_cycle(client))
-        if code == ctl.CMD_STOP:
-            with self.chip_lock:
-                self.stopped_tpm = True
-            self.event("stop", {"peer": client})
-            return ctl.result(ctl.TPM_SUCCESS)
-        if code == ctl.CMD_SET_LOCALITY:
-            with self.chip_lock:
-                try:
-                    self.transport.set_locality(payload[0])
-                except (NotSupportedError, ValueError, HarnessError):
-                    return ctl.result(ctl.TPM_BAD_LOCALITY)
-            return ctl.result(ctl.TPM_SUCCESS)
-        if code == ctl.CMD_CANCEL_TPM_CMD:  # deliberately outside chip_lock
-            try:
-                self.transport.cancel()
-            except HarnessError:
-                return ctl.result(ctl.TPM_FAIL)
-            return ctl.result(ctl.TPM_SUCCESS)
-        if code == ctl.CMD_SHUTDOWN:
-            if not self.options.allow_shutdown:
-                self.event("refused", {"peer": client, "channel": "control",
-                                       "why": "CMD_SHUTDOWN is not allowed (--allow-shutdown)"})
-                return ctl.result(ctl.TPM_FAIL)
-            self.event("shutdown", {"peer": client})
-            return ctl.result(ctl.TPM_SUCCESS)
-        return ctl.result(ctl.TPM_BAD_ORDINAL)
-
-    def _power_cycle(self, client: str) -> int:
-        with self.chip_lock:
-            try:
-                if self.options.power_cycle is not None:
-                    self.options.power_cycle()
-                else:
-                    self.transport.power_cycle()
-            except HarnessError as exc:
-                self.event("power_cycle", {"peer": client, "error": str(exc)})
-                return ctl.TPM_FAIL
-            self.stopped_tpm = False
-        self.event("power_cycle", {"peer": client})
-        return ctl.TPM_SUCCESS
