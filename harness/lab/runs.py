@@ -87,6 +87,14 @@ def run_info(folder: RunFolder, place: str = "", parent_run: str = "") -> RunInf
     )
 
 
+def _run_id(path: Path) -> str:
+    folder = RunFolder(path)
+    try:
+        return str(folder.store.get_meta("run_id") or path.name)
+    finally:
+        folder.close()
+
+
 def is_run_folder(path: Path) -> bool:
     return (path / STORE_FILE).is_file()
 
@@ -105,10 +113,16 @@ def iter_runs(paths: list[str | Path]) -> Iterator[tuple[RunInfo, RunFolder]]:
         for candidate in candidates:
             found = True
             folder = RunFolder(candidate)
+            fanout = candidate.parent.parent
+            if candidate.parent.name == "places" and is_run_folder(fanout):
+                # one place of a fan-out named directly: keep the fan-out's naming
+                parent = _run_id(fanout)
+                yield run_info(folder, candidate.name, parent), folder
+                continue
             places = candidate / "places"
             subs = sorted(p for p in places.iterdir() if is_run_folder(p)) if places.is_dir() else []
             if subs:
-                parent = str(folder.store.get_meta("run_id") or candidate.name)
+                parent = _run_id(candidate)
                 for sub in subs:
                     yield run_info(RunFolder(sub), sub.name, parent), RunFolder(sub)
                 folder.close()

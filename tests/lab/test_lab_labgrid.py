@@ -133,6 +133,10 @@ def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch, pg_conn, helper
     assert rows == [(f"{run.name}/{p}", p, run.name, "labgrid") for p in ("board-a", "board-b")]
     expected = sum(helpers.store_counts(run / "places" / p)["tests"] for p in ("board-a", "board-b"))
     assert row_counts(pg_conn)["tests"] == expected > 0
+    # Naming the places folder (or one place) directly finds the same runs: nothing new.
+    again = ingest([run / "places", run / "places" / "board-a"], conn=pg_conn)
+    assert again.runs == [f"{run.name}/board-a", f"{run.name}/board-b", f"{run.name}/board-a"]
+    assert sum(again.added.values()) == 0
 
 
 def test_lg_env_file_names_the_same_place(lab, tmp_path, monkeypatch):
