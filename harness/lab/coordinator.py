@@ -126,7 +126,8 @@ class Coordinator:
         try:
             self._run(self.session.start(), CONNECT_TIMEOUT_S)
         except Exception as exc:
-            raise TargetError(f"labgrid coordinator {address}: cannot connect ({exc or type(exc).__name__})") from exc
+            why = str(exc) or type(exc).__name__
+            raise TargetError(f"labgrid coordinator {address}: cannot connect ({why})") from exc
         self.identity = f"{self.session.gethostname()}/{user}"
 
     def _run(self, coro, timeout: float = CALL_TIMEOUT_S):
@@ -158,9 +159,12 @@ class Coordinator:
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
 
         deadline = time.monotonic() + wait_s
+        reclaimed: set[str] = set()
         while True:
             holder = self.holder(place)
-            if holder and _dead_local_run(holder, self.session.gethostname()):
+            if (holder and holder not in reclaimed
+                    and _dead_local_run(holder, self.session.gethostname())):
+                reclaimed.add(holder)  # once: the coordinator decides whether it may be released
                 self._release(place, fromuser=holder)
                 continue
             if not holder:

@@ -14,6 +14,7 @@ from harness.errors import ConfigError, TargetError
 from harness.lab.coordinator import Coordinator
 from harness.lab.fanout import run_places
 from harness.lab.ingest import ingest, row_counts
+from harness.lab.testbed import free_port
 from harness.targets import open_target
 
 # A run that acquires a place, reports, and holds it until a file appears.
@@ -113,6 +114,9 @@ def test_place_errors_name_the_problem(lab, monkeypatch):
     monkeypatch.delenv("LG_COORDINATOR", raising=False)
     with pytest.raises(ConfigError, match="LG_COORDINATOR"):
         open_target("labgrid://board-a")
+    closed_port = free_port()
+    with pytest.raises(TargetError, match=f"127.0.0.1:{closed_port}: cannot connect"):
+        open_target(f"labgrid://board-a?coordinator=127.0.0.1:{closed_port}").open()
 
 
 def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch, pg_conn, helpers):
