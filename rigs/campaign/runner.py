@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
-import json
 import os
 import shlex
 import signal

@@ -1,6 +1,6 @@
 """Shared fixtures of the conformance suites, and the command-coverage ledger.
 
-Fixtures: ``expect_rc`` (assert an exact TPM response code), ``raw``
+Fixtures (besides the plugin's ``expect_rc`` and ``raw_rc``): ``raw``
 (send raw command bytes, get ``(rc, response)``), ``primary`` (create a
 primary key from a template string). Every finished test is written to the
 coverage ledger (see :mod:`suites.conformance.coverage`).
@@ -12,7 +12,6 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from tpm2_pytss import TSS2_Exception
 from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
@@ -24,39 +23,6 @@ _OUTCOME = pytest.StashKey[str]()
 _FAILURE_MODE = pytest.StashKey[str]()
 TPM_RC_FAILURE = 0x101
 COVERAGE_TEST = "test_command_coverage"
-
-
-class ExpectRC:
-    """``with expect_rc(0x98E): ...`` asserts the exact TPM response code.
-
-    The code is compared in full (format, number, handle/session/parameter
-    position); the failure message names both codes as TCG names.
-    """
-
-    def __init__(self, rc: int) -> None:
-        self.rc = rc
-        self.got: int | None = None
-
-    def __enter__(self) -> "ExpectRC":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            pytest.fail(f"expected {rc_name(self.rc)} (0x{self.rc:03x}), but the command "
-                        "succeeded")
-        if not issubclass(exc_type, TSS2_Exception):
-            return False
-        self.got = int(exc.rc)
-        assert self.got == self.rc, (
-            f"expected {rc_name(self.rc)} (0x{self.rc:03x}), got {rc_name(self.got)} "
-            f"(0x{self.got:03x})")
-        return True
-
-
-@pytest.fixture
-def expect_rc():
-    """The :class:`ExpectRC` context manager."""
-    return ExpectRC
 
 
 @pytest.fixture

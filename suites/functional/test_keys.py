@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_RH, TPM2_ST
 from tpm2_pytss.types import (
@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.functional]
 
 SIGN_ATTRS = ("userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin")
 TEMPLATES = {
-    "rsa2048": f"rsa2048:rsassa-sha256:null",
-    "ecc256": f"ecc256:ecdsa-sha256:null",
+    "rsa2048": "rsa2048:rsassa-sha256:null",
+    "ecc256": "ecc256:ecdsa-sha256:null",
 }
 
 

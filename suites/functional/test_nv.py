@@ -1,7 +1,7 @@
 """NV define / write / read / undefine: TPM 2.0 Part 3 §31."""
 
 import pytest
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPMA_NV
+from tpm2_pytss.constants import TPM2_ALG, TPMA_NV
 from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC
 
 pytestmark = [pytest.mark.functional]

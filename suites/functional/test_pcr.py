@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
-from tpm2_pytss.types import TPML_DIGEST_VALUES, TPMT_HA, TPMU_HA
+from tpm2_pytss.types import TPML_DIGEST_VALUES, TPMT_HA
 
 from harness.tpm.software import pcr_extend
 

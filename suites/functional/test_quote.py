@@ -1,6 +1,5 @@
 """Quote verified in software against the PCR values: TPM 2.0 Part 3 §18.4."""
 
-import hashlib
 import os
 
 import pytest

@@ -62,7 +62,7 @@ def test_session_slots(tpm, expect_rc):
                                        TPM2_ALG.SHA256) for _ in range(available)]
     with expect_rc(TPM_RC_SESSION_MEMORY):
         tpm.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.HMAC, sym, TPM2_ALG.SHA256)
-    saved = tpm.context_save(sessions[0])  # a saved session frees its slot
+    tpm.context_save(sessions[0])  # a saved session frees its slot
     tpm.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.HMAC, sym, TPM2_ALG.SHA256)
 
 
