@@ -161,3 +161,28 @@ def test_lg_env_file_names_the_same_place(lab, tmp_path, monkeypatch):
     env_file.write_text("targets:\n  main:\n    resources: {}\n")
     with pytest.raises(ConfigError, match="exactly one RemotePlace"):
         tpm_uri_from_lg_env(env_file)
+
+
+def test_exporter_example_is_valid_for_labgrid():
+    """The shipped exporter example renders with labgrid's own template rules and
+    every resource passes labgrid's own validation."""
+    from labgrid import Target
+    from labgrid.factory import target_factory
+    from labgrid.remote.config import ResourceConfig
+
+    example = Path(__file__).parents[2] / "harness" / "lab" / "examples" / "exporter-bench-host.yaml"
+    config = ResourceConfig(str(example), {"env": {}, "isolated": False,
+                                           "hostname": "bench-host-1", "name": "bench-host-1"})
+    made = {}
+    for group, resources in config.data.items():
+        target = Target(group)
+        for name, params in resources.items():
+            if name == "location":
+                continue
+            params = dict(params)
+            cls = params.pop("cls", name)
+            made[f"{group}/{name}"] = type(target_factory.make_resource(target, cls, name, params)).__name__
+    assert made["st33-spi-01/tpm"] == made["slb9673-i2c-01/tpm"] == "NetworkService"
+    assert made["st33-spi-01/psu"] == "PyVISADevice"
+    assert made["st33-spi-01/mains"] == "NetworkPowerPort"
+    assert made["slb9673-i2c-01/chamber-run"] == "ModbusTCPCoil"
