@@ -12,7 +12,7 @@ import pytest
 
 from harness.errors import ConfigError, TargetError
 from harness.lab.coordinator import Coordinator
-from harness.lab.fanout import run_places
+from harness.lab.fanout import matching_places, run_places
 from harness.lab.ingest import ingest, row_counts
 from harness.lab.testbed import free_port
 from harness.targets import open_target
@@ -114,15 +114,18 @@ def test_place_errors_name_the_problem(lab, monkeypatch):
     monkeypatch.delenv("LG_COORDINATOR", raising=False)
     with pytest.raises(ConfigError, match="LG_COORDINATOR"):
         open_target("labgrid://board-a")
+    with pytest.raises(ConfigError, match="no labgrid place .* matches 'rack9'"):
+        run_places("rack9", [], coordinator=lab.address)
     closed_port = free_port()
     with pytest.raises(TargetError, match=f"127.0.0.1:{closed_port}: cannot connect"):
         open_target(f"labgrid://board-a?coordinator=127.0.0.1:{closed_port}").open()
 
 
-def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch, pg_conn, helpers):
-    monkeypatch.setenv("LG_COORDINATOR", lab.address)
-    code = run_places("board", ["--results", str(tmp_path), "-k", "random or pcr"])
-    assert code == 0
+def test_places_fan_out_into_one_run(lab, tmp_path, pg_conn, helpers):
+    out = helpers.run_tool(["tpmhil", "run", "--places", "board", "--results", str(tmp_path),
+                            "-k", "random or pcr"], LG_COORDINATOR=lab.address)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 place(s)" in out.stdout
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     for place in ("board-a", "board-b"):
         folder = run / "places" / place
@@ -131,6 +134,7 @@ def test_places_fan_out_into_one_run(lab, tmp_path, monkeypatch, pg_conn, helper
         assert '"verdict": "PASS"' in summary
     assert '"board-a"' in (run / "summary.json").read_text()
     assert holder_of(lab, "board-a") is None and holder_of(lab, "board-b") is None
+    assert matching_places("board-", lab.address) == ["board-a", "board-b"]
     # The lab database sees each place as a run of the fan-out.
     ingest([run], conn=pg_conn)
     rows = pg_conn.execute("SELECT run_id, place, parent_run, bus FROM runs ORDER BY run_id").fetchall()
