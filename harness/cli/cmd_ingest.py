@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from harness.lab.ingest import ingest, row_counts, connect, database_url
+from harness.errors import StoreError
+from harness.lab.ingest import connect, database_url, ingest, row_counts
 
 COMMAND = "ingest"
 HELP = "load results folders into the lab PostgreSQL database (idempotent)"
@@ -18,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    missing = [p for p in args.results if not Path(p).exists()]
+    if missing:
+        raise StoreError(f"{missing[0]}: no such results folder")
     conn = connect(database_url(args.db))
     try:
         report = ingest(args.results, conn=conn)

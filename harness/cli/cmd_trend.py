@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated dimensions from {', '.join(DIMENSIONS)}")
     parser.add_argument("--period", default="day", choices=sorted(PERIODS))
     parser.add_argument("--per-test", action="store_true", help="one row per test as well")
-    parser.add_argument("--command", default=None, help="latency of one TPM command, e.g. TPM2_Sign")
+    parser.add_argument("--command", dest="tpm_command", default=None,
+                        help="latency of one TPM command, e.g. TPM2_Sign")
     parser.add_argument("--days", type=float, default=None, help="only runs of the last N days")
     parser.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             data = from_database(conn, since=since)
         finally:
             conn.close()
-    table = trend(data, by=by, period=args.period, per_test=args.per_test, command=args.command)
+    table = trend(data, by=by, period=args.period, per_test=args.per_test, command=args.tpm_command)
     if table.empty:
         print("no runs")
         return 0

@@ -55,9 +55,10 @@ def _redact(url: str) -> str:
     """The URL without its password."""
     if "@" not in url:
         return url
-    head, tail = url.split("@", 1)
+    head, tail = url.rsplit("@", 1)
     scheme, _, creds = head.partition("://")
-    return f"{scheme}://{creds.split(':')[0]}:***@{tail}"
+    user, has_password, _ = creds.partition(":")
+    return f"{scheme}://{user}{':***' if has_password else ''}@{tail}"
 
 
 @dataclass

@@ -50,6 +50,12 @@ def test_ingest_cli_reads_tpmhil_db(two_runs, pg, pg_conn, helpers):
     read, added, in_db = map(int, exchanges_line[0][1:])
     assert added == read - helpers.store_counts(two_runs[0])["exchanges"]
     assert in_db == read
+    missing = helpers.run_tool(["tpmhil", "ingest", "/nonexistent/run"], TPMHIL_DB=pg.url)
+    assert missing.returncode == 2 and "/nonexistent/run: no such results folder" in missing.stderr
+    secret = helpers.run_tool(["tpmhil", "ingest", str(two_runs[0]), "--db",
+                               "postgresql://lab:s3cret@127.0.0.1:1/lab"])
+    assert secret.returncode == 2 and "cannot connect" in secret.stderr
+    assert "s3cret" not in secret.stderr and "lab:***@" in secret.stderr
 
 
 def test_a_different_run_reusing_an_id_is_refused(two_runs, pg_conn, tmp_path, helpers):
@@ -115,3 +121,7 @@ def test_diff_and_trend_read_the_database_like_the_folders(two_runs, pg, pg_conn
     cli = helpers.run_tool(["tpmhil", "trend", "--db", pg.url, "--period", "run"])
     assert cli.returncode == 0, cli.stderr
     assert "B-seeded" in cli.stdout and "IBM SW TPM" in cli.stdout
+    one = trend(from_database(pg_conn), by=("bus",), period="run", command="TPM2_GetRandom")
+    getrandoms = pg_conn.execute("SELECT COUNT(*) FROM exchanges WHERE command = "
+                                 "'TPM2_GetRandom' AND rc >= 0").fetchone()[0]
+    assert one["commands"].sum() == getrandoms > 0
