@@ -20,22 +20,22 @@ import time
 from harness.audit.nonce_timing import (KNOWN_D, SCHEMES, TPM_CC_SIGN, leading_zero_bits,
                                         parse_sign_command, parse_sign_response, recover_nonce)
 from harness.transports.base import Transport
+from harness.transports.wrapper import WrappedTransport
 
 _EC_SCHEMES = set(SCHEMES.values())
 
 
-class SimulatedNonceLeakTransport(Transport):
+class SimulatedNonceLeakTransport(WrappedTransport):
     """SIMULATION: delays each EC signature by its nonce's leading zero bits.
 
     Args:
-        inner: the transport to the real (clean) TPM; it keeps its own log.
+        inner: the transport to the real (clean) TPM; exchanges are logged once, here.
         us_per_bit: injected delay per leading zero bit of k (TPM-Fail-like: 50-100).
         d: the private key the signatures are assumed to use.
     """
 
     def __init__(self, inner: Transport, us_per_bit: float = 75.0, d: int = KNOWN_D) -> None:
-        super().__init__(durations=inner.durations, name=f"SIMULATED-LEAK({inner.name})")
-        self.inner = inner
+        super().__init__(inner, name=f"SIMULATED-LEAK({inner.name})")
         self.us_per_bit = us_per_bit
         self.d = d
         self._command = b""
@@ -43,10 +43,10 @@ class SimulatedNonceLeakTransport(Transport):
 
     def _send(self, command: bytes) -> None:
         self._command = command
-        self.inner.transmit(command)
+        self.inner._send(command)
 
     def _recv(self, deadline: float) -> bytes:
-        response = self.inner.receive(max(0.0, deadline - time.monotonic()))
+        response = self.inner._recv(deadline)
         command = self._command
         if (len(command) >= 10 and struct.unpack_from(">I", command, 6)[0] == TPM_CC_SIGN
                 and len(response) >= 10 and struct.unpack_from(">I", response, 6)[0] == 0):
@@ -59,16 +59,3 @@ class SimulatedNonceLeakTransport(Transport):
                     pass
                 self.injected += 1
         return response
-
-    def set_locality(self, locality: int) -> None:
-        self.inner.set_locality(locality)
-        self.locality = locality
-
-    def power_cycle(self) -> None:
-        self.inner.power_cycle()
-
-    def cancel(self) -> None:
-        self.inner.cancel()
-
-    def _close(self) -> None:
-        self.inner.close()

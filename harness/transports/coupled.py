@@ -49,6 +49,7 @@ from pathlib import Path
 from harness.errors import ConfigError, TpmTimeoutError
 from harness.tpm.wire import HEADER, HEADER_SIZE
 from harness.transports.base import Transport
+from harness.transports.wrapper import WrappedTransport
 
 TPM_RC_FAILURE = 0x101
 TPM_ST_NO_SESSIONS = 0x8001
@@ -118,15 +119,16 @@ def extra_latency_s(c: Conditions) -> float:
     return 0.0002 * near + 0.0001 * beyond + 0.00002 * math.expm1(min(beyond, 40) / 10)
 
 
-class CoupledTransport(Transport):
-    """SIMULATION: wraps a transport, degrading it per the simulated conditions."""
+class CoupledTransport(WrappedTransport):
+    """SIMULATION: wraps a transport, degrading it per the simulated conditions.
+
+    Commands go to the inner transport's ``_send``/``_recv`` directly, so the
+    exchange is checked and logged once, here; the bus counters are shared.
+    """
 
     def __init__(self, inner: Transport, state_file: str | os.PathLike[str]) -> None:
-        super().__init__(durations=inner.durations, log=inner.log,
-                         link_margin_s=inner.link_margin_s, name=f"{inner.name} [{SIMULATION_LABEL}]")
-        self.inner = inner
+        super().__init__(inner, name=f"{inner.name} [{SIMULATION_LABEL}]")
         self.state_file = Path(state_file)
-        self.can_power_cycle = inner.can_power_cycle
         self._mtime = -1.0
         self.conditions = self._read()
         self._seen_epoch = self.conditions.power_epoch
@@ -186,28 +188,11 @@ class CoupledTransport(Transport):
         if self._plan == "failure":
             return HEADER.pack(TPM_ST_NO_SESSIONS, HEADER_SIZE, TPM_RC_FAILURE)
         response = self.inner._recv(deadline)
-        t, b, r = self.inner.counters.take()
-        self.counters.transactions += t
-        self.counters.bytes += b
-        self.counters.retries += r
         if (self.conditions.fault_model == "corrupting" and len(response) > HEADER_SIZE
                 and self.conditions.stress()[1] > 0 and self._rng.random() < 0.5):
             i = HEADER_SIZE + self._rng.randrange(len(response) - HEADER_SIZE)
             response = response[:i] + bytes([response[i] ^ 0x5A]) + response[i + 1:]
         return response
-
-    def set_locality(self, locality: int) -> None:
-        self.inner.set_locality(locality)
-        self.locality = locality
-
-    def power_cycle(self) -> None:
-        self.inner.power_cycle()
-
-    def cancel(self) -> None:
-        self.inner.cancel()
-
-    def _close(self) -> None:
-        self.inner.close()
 
 
 def virtual_fault_plan(transport: Transport):

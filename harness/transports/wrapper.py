@@ -2,17 +2,17 @@
 
 Wrappers (the SIMULATED environment coupling, the audit's leaking test
 target) subclass :class:`WrappedTransport` and override ``_send`` /
-``_recv`` to change what passes; locality, power cycling, cancel and close
-go to the inner transport unchanged. The wrapper logs each exchange in the
-caller's log; the inner transport keeps a private log, so nothing is
-counted twice.
+``_recv`` to change what passes. The wrapper drives the inner transport's
+``_send``/``_recv`` directly, so each exchange is bounded, checked and
+logged exactly once (by the wrapper, in the inner transport's log) and the
+inner transport is never modified: it can be wrapped again later. Bus
+counters are shared, so bus cost measured below reaches the wrapper's
+records. Locality, power cycling, cancel and close go to the inner
+transport unchanged.
 """
 
 from __future__ import annotations
 
-import time
-
-from harness.results.exchange_log import ExchangeLog
 from harness.transports.base import Transport
 
 
@@ -23,12 +23,11 @@ class WrappedTransport(Transport):
         super().__init__(durations=inner.durations, log=inner.log,
                          link_margin_s=inner.link_margin_s, name=name or inner.name)
         self.inner = inner
-        inner.log = ExchangeLog(keep=0)  # the wrapper records; the inner log keeps nothing
         self.can_power_cycle = inner.can_power_cycle
-        self.counters = inner.counters  # bus cost measured below reaches our records
+        self.counters = inner.counters
 
     @property
-    def durations(self):  # keep one set of bounds: the profile's, set on either
+    def durations(self):  # one set of bounds: the profile's, whichever side it is set on
         return self.__dict__.get("_durations")
 
     @durations.setter
@@ -39,10 +38,10 @@ class WrappedTransport(Transport):
             inner.durations = value
 
     def _send(self, command: bytes) -> None:
-        self.inner.transmit(command)
+        self.inner._send(command)
 
     def _recv(self, deadline: float) -> bytes:
-        return self.inner.receive(max(0.0, deadline - time.monotonic()))
+        return self.inner._recv(deadline)
 
     def set_locality(self, locality: int) -> None:
         self.inner.set_locality(locality)
@@ -53,10 +52,6 @@ class WrappedTransport(Transport):
 
     def cancel(self) -> None:
         self.inner.cancel()
-
-    def abandon(self) -> None:
-        super().abandon()
-        self.inner.abandon()
 
     def _close(self) -> None:
         self.inner.close()
