@@ -42,9 +42,16 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/tpmhil run --tpm swtpm
 
+# The functional suite also runs over the bus and gateway code, on virtual chips.
+BUS_TARGETS := spi+sim://st33ktpm i2c+sim://slb9673 i2c+sim://st33ktpm \
+	can://virtual/ci can://virtual/ci?fd=1 serial+sim://?framing=cobs
+
 test: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 	$(BIN)/python -m pytest suites --tpm swtpm -n 2 -q -p no:cacheprovider
+	@for t in $(BUS_TARGETS); do echo "== functional suite on $$t"; \
+		$(BIN)/python -m pytest suites -m functional --tpm "$$t" -q -p no:cacheprovider || exit 1; \
+	done
 
 bench: setup
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
