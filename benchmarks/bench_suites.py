@@ -1,6 +1,7 @@
 """Conformance suite throughput: wall time, tests per second and TPM commands
 per second of the full conformance run on a spawned swtpm, serial and with
-pytest-xdist on 2 workers (targets: under 300 s, aim 180 s, with ``-n 2``).
+pytest-xdist on 2 workers (targets: under 300 s, aim 180 s, with ``-n 2``),
+and the peak memory of a run (largest resident set of any of its processes).
 
 Each run writes a results folder; tests and TPM exchanges are counted from its
 results store. Prints a table and writes benchmarks/results/suites.json.
@@ -28,12 +29,23 @@ RUN_TIMEOUT_S = 900.0
 MODES = {"serial": [], "n2": ["-n", "2"]}
 
 
+_PEAK_RSS_PARENT = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.run(sys.argv[1:]).returncode; "
+    "print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); "
+    "sys.exit(code)"
+)
+
+
 def run_suite(suite: str, extra: list[str]) -> dict:
     """Run the suite once into a fresh results folder and count what it did."""
     with tempfile.TemporaryDirectory(prefix="tpmhil-bench-") as tmp:
         results = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "pytest", suite, "--tpm", "swtpm", "-q",
-               "-p", "no:cacheprovider", "--results", str(results), *extra]
+        # The run goes through a small parent that reports the largest resident
+        # set of any process of the run (pytest, xdist workers, swtpm).
+        cmd = [sys.executable, "-c", _PEAK_RSS_PARENT, sys.executable, "-m", "pytest", suite,
+               "--tpm", "swtpm", "-q", "-p", "no:cacheprovider", "--results", str(results),
+               *extra]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                               timeout=RUN_TIMEOUT_S)
@@ -46,11 +58,14 @@ def run_suite(suite: str, extra: list[str]) -> dict:
         finally:
             db.close()
     tests = sum(outcomes.values())
+    lines = proc.stdout.strip().splitlines()
+    peak_kib = int(lines.pop()[len("PEAK_RSS_KIB "):]) if lines and lines[-1].startswith("PEAK_RSS_KIB ") else 0
     return {"wall_s": round(wall, 2), "exit_code": proc.returncode, "tests": tests,
+            "peak_rss_mib": round(peak_kib / 1024, 1),
             "outcomes": outcomes, "tpm_commands": exchanges,
             "tpm_busy_s": round(tpm_s, 2),
             "tests_per_s": round(tests / wall, 2), "commands_per_s": round(exchanges / wall, 1),
-            "summary": proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""}
+            "summary": lines[-1] if lines else ""}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         target = f"< {TARGET_S:.0f} s (aim {AIM_S:.0f}): {verdict(f['wall_s'], TARGET_S)}" \
             if mode == "n2" else "-"
         rows.append([mode, f["wall_s"], f["tests"], f["tests_per_s"], f["tpm_commands"],
-                     f["commands_per_s"], f["tpm_busy_s"], f["exit_code"], target])
+                     f["commands_per_s"], f["tpm_busy_s"], f["peak_rss_mib"], f["exit_code"],
+                     target])
     print_table(f"Suite throughput: {args.suite} on a spawned swtpm",
                 ["mode", "wall s", "tests", "tests/s", "TPM cmds", "cmds/s", "TPM busy s",
-                 "exit", "target"], rows)
+                 "peak RSS MiB", "exit", "target"], rows)
     write_json("suites", {"suite": args.suite, "target_s": TARGET_S, "aim_s": AIM_S,
                           "modes": figures})
     return 0
