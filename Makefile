@@ -12,8 +12,11 @@ STAMP := $(VENV)/.tpm-hil-installed
 # Debian packages the harness needs: swtpm and its tools (the default target),
 # the TSS headers tpm2-pytss builds against, tpm2-tools (event logs), PostgreSQL
 # (lab-wide store tests), Chromium and poppler (report rendering and its tests).
+# Node.js and npm (Allure 3) come from Debian only where no npm is on PATH: a
+# Node.js installed another way carries its own npm, which Debian's conflicts with.
 APT_PACKAGES := swtpm swtpm-tools libtss2-dev pkg-config gcc python3-dev python3-venv \
-	tpm2-tools postgresql chromium poppler-utils fonts-dejavu-core nodejs npm
+	tpm2-tools postgresql chromium poppler-utils fonts-dejavu-core
+NODE_PACKAGES := nodejs npm
 
 .PHONY: setup sysdeps venv demo test bench clean
 
@@ -23,6 +26,7 @@ sysdeps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing $(NODE_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 		echo "set-up: installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "set-up: run as root, or: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
