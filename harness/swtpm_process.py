@@ -3,13 +3,12 @@
 ``swtpm_setup`` creates RSA 2048 and ECC P-384 endorsement keys with
 certificates signed by a local CA, a platform certificate, and the PCR banks
 asked for; ``swtpm socket`` then serves it on two free loopback ports. The
-process dies with the harness (PR_SET_PDEATHSIG) and is stopped and its
+process dies with the harness (setpriv --pdeathsig) and is stopped and its
 state removed at close, so no process is left behind.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -20,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.child_process import dying_with_parent
 from harness.errors import TargetError
 
 DEFAULT_BANKS = ("sha1", "sha256", "sha384")
@@ -106,12 +106,6 @@ def free_port_pair() -> int:
     raise TargetError("no two adjacent free TCP ports on 127.0.0.1")
 
 
-def _pdeathsig() -> None:  # runs in the child before exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()
-
-
 @dataclass
 class SwtpmOptions:
     """How to provision the spawned swtpm."""
@@ -176,8 +170,8 @@ class SwtpmProcess:
                 "--log", f"file={log_file},level=1",
             ]
             self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, preexec_fn=_pdeathsig,
+                dying_with_parent(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True,
             )
             deadline = time.monotonic() + START_TIMEOUT_S
             while time.monotonic() < deadline:

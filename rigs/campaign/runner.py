@@ -12,18 +12,17 @@ orphan writes after a kill; a lock file stops two runners sharing a folder.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import hashlib
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.child_process import dying_with_parent
 from harness.errors import HarnessError
 from harness.results.run_folder import RunFolder
 from harness.results.store import TestRecord
@@ -37,11 +36,6 @@ from rigs.setup import Rig, load_setup
 
 STATE_FILE = "env_state.json"
 LOCK_FILE = ".campaign.lock"
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child before exec
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def pick_target(candidates: tuple[str, ...]) -> str:
@@ -278,8 +272,8 @@ class CampaignRunner:
         log_path = self.folder.path / "pytest" / f"{point.point_id}.s{index}.log"
         log_path.parent.mkdir(exist_ok=True)
         with open(log_path, "w") as log:
-            self.child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                          preexec_fn=_die_with_parent)
+            self.child = subprocess.Popen(dying_with_parent(cmd, "KILL"), stdout=log,
+                                          stderr=subprocess.STDOUT, env=env)
             deadline = time.monotonic() + self.c.point_timeout_s
             while self.child.poll() is None:
                 if time.monotonic() > deadline:

@@ -147,3 +147,26 @@ def frozen_swtpm(proc):
             os.kill(proc.pid, signal.SIGCONT)
 
     return cm()
+
+
+def test_spawned_swtpm_dies_with_a_killed_harness():
+    """No process is left behind even when the harness itself is SIGKILLed."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from harness.swtpm_process import SwtpmProcess; import time; "
+            "p = SwtpmProcess(); print(p.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        assert open(f"/proc/{pid}/comm").read().strip() == "swtpm"
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+            return
+        time.sleep(0.05)
+    pytest.fail(f"swtpm {pid} outlived its killed parent")
