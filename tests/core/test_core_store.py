@@ -1,5 +1,6 @@
 import json
-import multiprocessing
+import subprocess
+import sys
 import sqlite3
 
 import pytest
@@ -15,22 +16,27 @@ def _ex(seq, test="t", rc=0):
                     0.001, 0, 0, 0, 0, "")
 
 
-def _worker(path, worker, n):
-    store = ResultsStore(path)
-    for i in range(n):
-        store.add_exchanges([_ex(i)], worker=worker)
-        store.add_test(TestRecord(f"{worker}::t{i}", "passed", 0.1, 1.0, 1.1))
-    store.close()
+_WRITER = """
+import sys
+from harness.results.exchange_log import Exchange
+from harness.results.store import ResultsStore, TestRecord
+path, worker, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = ResultsStore(path)
+for i in range(n):
+    store.add_exchanges([Exchange(i, 1.0, "t", 0x17B, "TPM2_GetRandom", 12, 20, 0,
+                                  "TPM_RC_SUCCESS", 0.001, 0, 0, 0, 0, "")], worker=worker)
+    store.add_test(TestRecord(f"{worker}::t{i}", "passed", 0.1, 1.0, 1.1))
+store.close()
+"""
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
+    """Three processes (as xdist workers and a telemetry sampler would) write at once."""
     ResultsStore(tmp_path).close()
-    procs = [multiprocessing.Process(target=_worker, args=(tmp_path, f"gw{i}", 200)) for i in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), f"gw{i}", "200"])
+             for i in range(3)]
     for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+        assert p.wait(timeout=120) == 0
     with ResultsStore(tmp_path) as store:
         assert store.counts()["exchanges"] == 600 and store.counts()["tests"] == 600
 
