@@ -107,6 +107,8 @@ CREATE TABLE IF NOT EXISTS artifacts (
 class TestRecord:
     """One test's verdict, as the pytest plugin records it."""
 
+    __test__ = False  # a record, not a pytest test class
+
     nodeid: str
     outcome: str
     duration_s: float
