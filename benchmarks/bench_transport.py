@@ -8,40 +8,20 @@ alike; figures are medians. Target: harness / raw <= 1.05.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import median_us, print_table, verdict, write_json  # noqa: E402
+from common import median_us, print_table, standard_workloads, verdict, write_json  # noqa: E402
 from tpm2_pytss import ESAPI, TCTILdr  # noqa: E402
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_RH, TPM2_ST  # noqa: E402
-from tpm2_pytss.types import TPM2B_PUBLIC, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK  # noqa: E402
 
 from harness.swtpm_process import SwtpmProcess  # noqa: E402
 from harness.transports.swtpm import SwtpmTransport  # noqa: E402
 from harness.transports.tcti import open_esapi  # noqa: E402
 
 TARGET_RATIO = 1.05
-
-
-def _workloads(esapi):
-    public = TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256:null",
-                                objectAttributes="userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin")
-    key, _, _, _, _ = esapi.create_primary(None, public, ESYS_TR.OWNER)
-    scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA)
-    scheme.details.any.hashAlg = TPM2_ALG.SHA256
-    ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
-    digest = hashlib.sha256(b"bench").digest()
-    kib = bytes(1024)
-    return {
-        "GetRandom(32)": lambda: esapi.get_random(32),
-        "PCR_Read(sha256:0-7)": lambda: esapi.pcr_read("sha256:0,1,2,3,4,5,6,7"),
-        "Sign(ECDSA P-256)": lambda: esapi.sign(key, digest, scheme, ticket),
-        "Hash(1 KiB)": lambda: esapi.hash(kib, TPM2_ALG.SHA256, ESYS_TR.OWNER),
-    }, key
 
 
 def _session(side: str, port: int):
@@ -61,7 +41,7 @@ def measure(rounds: int, per_round: int) -> dict:
         for _ in range(rounds):
             for side in ("raw", "harness"):
                 esapi, transport = _session(side, proc.port)
-                work, key = _workloads(esapi)
+                work, key = standard_workloads(esapi)
                 for name, fn in work.items():
                     bucket = samples.setdefault(name, {"raw": [], "harness": []})[side]
                     for _ in range(per_round):

@@ -7,6 +7,7 @@ fail on noise: a missed target is printed as MISSED, and the exit code stays 0.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -45,3 +46,26 @@ def write_json(name: str, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     print(f"\n(JSON: {path})")
     return path
+
+
+def standard_workloads(esapi):
+    """The commands every round-trip benchmark times (issue: GetRandom 32,
+    PCR_Read, a primary-key Sign, a Hash of 1 KiB). Returns (workloads, key)."""
+    from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_RH, TPM2_ST
+    from tpm2_pytss.types import TPM2B_PUBLIC, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
+
+    public = TPM2B_PUBLIC.parse(
+        "ecc256:ecdsa-sha256:null",
+        objectAttributes="userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin")
+    key, _, _, _, _ = esapi.create_primary(None, public, ESYS_TR.OWNER)
+    scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA)
+    scheme.details.any.hashAlg = TPM2_ALG.SHA256
+    ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+    digest = hashlib.sha256(b"bench").digest()
+    kib = bytes(1024)
+    return {
+        "GetRandom(32)": lambda: esapi.get_random(32),
+        "PCR_Read(sha256:0-7)": lambda: esapi.pcr_read("sha256:0,1,2,3,4,5,6,7"),
+        "Sign(ECDSA P-256)": lambda: esapi.sign(key, digest, scheme, ticket),
+        "Hash(1 KiB)": lambda: esapi.hash(kib, TPM2_ALG.SHA256, ESYS_TR.OWNER),
+    }, key
