@@ -12,7 +12,7 @@ from tpm2_pytss.types import (
     TPM2B_PUBLIC, TPMT_SIG_SCHEME, TPMT_SIGNATURE, TPMT_TK_HASHCHECK,
 )
 
-from harness.tpm.software import public_key
+from harness.tpm.software import public_key, tpm_public_from_key
 
 pytestmark = [pytest.mark.functional]
 
@@ -111,12 +111,8 @@ def test_sign_with_mismatched_scheme_is_refused(tpm, expect_rc):
 
 def _load_software_key(tpm, private, der_signature):
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-    from cryptography.hazmat.primitives import serialization
 
-    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    public = TPM2B_PUBLIC.from_pem(pem, symmetric=None, scheme=None)
-    public.publicArea.objectAttributes = 0x00040000  # TPMA_OBJECT_SIGN_ENCRYPT
+    public = tpm_public_from_key(private.public_key(), 0x00040000)  # TPMA_OBJECT_SIGN_ENCRYPT
     handle = tpm.load_external(public, None, ESYS_TR.RH_OWNER)
     r, s = decode_dss_signature(der_signature)
     signature = TPMT_SIGNATURE(sigAlg=TPM2_ALG.ECDSA)
