@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -48,7 +47,3 @@ def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = N
     print(f"Results  : {folder.path}")
     if report_path is not None:
         print(f"Report   : {report_path}")
-
-
-def summary_json(folder: RunFolder) -> str:
-    return json.dumps(folder.read_json("summary.json"), indent=2, sort_keys=True)
