@@ -14,7 +14,9 @@ from tpm2_pytss import TSS2_Exception
 from tpm2_pytss.types import TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT
 
 from harness.attest import enroll as en_mod
-from harness.attest.credential import kdfa, make_credential
+from harness.attest.credential import make_credential
+from harness.reference.hashes import TPM_ALG_SHA256
+from harness.reference.kdf import kdfa
 from harness.attest.flow import attest
 from harness.attest.quote import take_quote, verify_quote
 from harness.attest.replay import SRTM_PCRS, expected_values, replay
@@ -30,13 +32,13 @@ def enrolled(measured_tpm):
 
 
 def test_kdfa_depends_on_every_input():
-    base = kdfa("sha256", b"k" * 32, b"STORAGE", b"u", b"v", 128)
+    base = kdfa(TPM_ALG_SHA256, b"k" * 32, b"STORAGE", b"u", b"v", 128)
     assert len(base) == 16
-    assert len({base, kdfa("sha256", b"j" * 32, b"STORAGE", b"u", b"v", 128),
-                kdfa("sha256", b"k" * 32, b"INTEGRITY", b"u", b"v", 128),
-                kdfa("sha256", b"k" * 32, b"STORAGE", b"x", b"v", 128),
-                kdfa("sha256", b"k" * 32, b"STORAGE", b"u", b"x", 128)}) == 5
-    assert kdfa("sha256", b"k" * 32, b"STORAGE", b"u", b"v", 256)[:16] != base  # L is hashed in
+    assert len({base, kdfa(TPM_ALG_SHA256, b"j" * 32, b"STORAGE", b"u", b"v", 128),
+                kdfa(TPM_ALG_SHA256, b"k" * 32, b"INTEGRITY", b"u", b"v", 128),
+                kdfa(TPM_ALG_SHA256, b"k" * 32, b"STORAGE", b"x", b"v", 128),
+                kdfa(TPM_ALG_SHA256, b"k" * 32, b"STORAGE", b"u", b"x", 128)}) == 5
+    assert kdfa(TPM_ALG_SHA256, b"k" * 32, b"STORAGE", b"u", b"v", 256)[:16] != base  # L is hashed in
 
 
 def test_rsa_ek_certificate_chains_and_ak_is_activated(enrolled):
