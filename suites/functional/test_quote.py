@@ -10,9 +10,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
 from tpm2_pytss.types import TPM2B_PUBLIC, TPMT_SIG_SCHEME
 
-from harness.tpm.software import (
-    TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, parse_quote, pcr_composite_digest, public_key,
-)
+from harness.attest.quote import TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, parse_attest
+from harness.reference import pcr
+from harness.reference.hashes import TPM_ALG_SHA256
+from harness.tpm.software import public_key
 
 pytestmark = [pytest.mark.functional]
 
@@ -48,14 +49,14 @@ def test_quote_signature_nonce_and_pcr_digest(tpm):
     nonce = os.urandom(32)
     attest, signature = _quote(tpm, handle, nonce)
     public_key(public).verify(_der(signature), attest, ec.ECDSA(hashes.SHA256()))
-    quote = parse_quote(attest)
-    assert quote["magic"] == TPM_GENERATED_VALUE
-    assert quote["type"] == TPM_ST_ATTEST_QUOTE
-    assert quote["extra_data"] == nonce
-    assert quote["selections"] == [(int(TPM2_ALG.SHA256), PCRS)]
+    quote = parse_attest(attest)
+    assert quote.magic == TPM_GENERATED_VALUE
+    assert quote.type == TPM_ST_ATTEST_QUOTE
+    assert quote.extra_data == nonce
+    assert quote.selection == [("sha256", PCRS)]
     _, _, digests = tpm.pcr_read("sha256:" + ",".join(map(str, PCRS)))
     values = [bytes(digests.digests[i]) for i in range(digests.count)]
-    assert quote["pcr_digest"] == pcr_composite_digest(values), \
+    assert quote.pcr_digest == pcr.composite(TPM_ALG_SHA256, values), \
         "quoted PCR digest differs from the digest of the PCR values read"
 
 

@@ -6,11 +6,13 @@ import hashlib
 import pytest
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_SE
 from tpm2_pytss.types import (
-    TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_DIGEST_VALUES, TPMS_SENSITIVE_CREATE, TPMT_HA,
-    TPMT_SYM_DEF,
+    TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_DIGEST_VALUES, TPML_PCR_SELECTION,
+    TPMS_SENSITIVE_CREATE, TPMT_HA, TPMT_SYM_DEF,
 )
 
-from harness.tpm.software import policy_pcr
+from harness.reference import pcr
+from harness.reference.hashes import TPM_ALG_SHA256
+from harness.reference.policy import PolicyDigest
 
 pytestmark = [pytest.mark.functional]
 
@@ -27,6 +29,13 @@ def _extend(tpm, data: bytes) -> None:
     ha = TPMT_HA(hashAlg=TPM2_ALG.SHA256)
     ha.digest.sha256 = hashlib.sha256(data).digest()
     tpm.pcr_extend(ESYS_TR.PCR16, TPML_DIGEST_VALUES([ha]))
+
+
+def _expected_policy(tpm) -> bytes:
+    """PolicyPCR over PCR 16 (sha256) at its current value, computed in software."""
+    selection = TPML_PCR_SELECTION.parse(f"sha256:{PCR}").marshal()
+    return PolicyDigest(TPM_ALG_SHA256).pcr(selection, pcr.composite(TPM_ALG_SHA256,
+                                                                     [_pcr(tpm)])).value
 
 
 def _policy_session(tpm):
@@ -54,7 +63,7 @@ def _seal(tpm, policy: bytes):
 def test_seal_unseal_under_pcr_policy(tpm):
     tpm.pcr_reset(ESYS_TR.PCR16)
     _extend(tpm, b"trusted boot stage")
-    expected_policy = policy_pcr("sha256", [PCR], [_pcr(tpm)])
+    expected_policy = _expected_policy(tpm)
     item = _seal(tpm, expected_policy)
     session = _policy_session(tpm)
     tpm.policy_pcr(session, b"", f"sha256:{PCR}")
@@ -69,7 +78,7 @@ def test_seal_unseal_under_pcr_policy(tpm):
 def test_unseal_fails_after_pcr_changes(tpm, expect_rc):
     tpm.pcr_reset(ESYS_TR.PCR16)
     _extend(tpm, b"trusted boot stage")
-    item = _seal(tpm, policy_pcr("sha256", [PCR], [_pcr(tpm)]))
+    item = _seal(tpm, _expected_policy(tpm))
     _extend(tpm, b"unexpected component")  # the board booted something else
     session = _policy_session(tpm)
     tpm.policy_pcr(session, b"", f"sha256:{PCR}")

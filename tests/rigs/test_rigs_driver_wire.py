@@ -87,7 +87,8 @@ def test_rigol_apply_and_brown_out_dip_reaches_the_virtual_load():
         psu.output(True)
         psu.brown_out(1.8, 0.05)
         volts = [v for _, v in sim.plants[0].history]
-        assert 1.8 in [round(v, 3) for v in volts] and round(volts[-1], 3) == 3.3
+        assert 1.8 in [round(v, 3) for v in volts], f"the dip to 1.8 V never reached the load: {volts}"
+        assert round(volts[-1], 3) == 3.3, f"the supply did not return to 3.3 V: {volts[-1]}"
         psu.close()
 
 
