@@ -15,13 +15,10 @@ import pytest
 from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
-from harness.tpm.names import rc_name
 from harness.tpm.wire import TPM_ST_NO_SESSIONS, build_command
 from suites.conformance import coverage
 
 _OUTCOME = pytest.StashKey[str]()
-_FAILURE_MODE = pytest.StashKey[str]()
-TPM_RC_FAILURE = 0x101
 COVERAGE_TEST = "test_command_coverage"
 
 
@@ -110,8 +107,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         item.stash[_OUTCOME] = report.outcome
     elif report.when == "call":
         item.stash[_OUTCOME] = report.outcome
-        if report.failed:
-            _check_failure_mode(item)
     elif report.when == "teardown":
         if report.failed:
             item.stash[_OUTCOME] = "failed"
@@ -126,37 +121,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
                              item.get_closest_marker("negative") is not None, rows)
 
 
-@pytest.fixture(autouse=True)
-def _not_in_failure_mode(request: pytest.FixtureRequest) -> None:
-    """Once the chip is seen in failure mode, every later test fails with that one reason."""
-    reason = request.config.stash.get(_FAILURE_MODE, None)
-    if reason:
-        pytest.fail(reason, pytrace=False)
-
-
-def _check_failure_mode(item: pytest.Item) -> None:
-    """After a failing test, ask TPM2_GetTestResult (Part 3 §10.4) whether the chip is in
-    failure mode; if so, remember why so the rest of the run reports that, not noise."""
-    from fixtures import plugin
-
-    session = item.config.stash.get(plugin._KEY, None)
-    if session is None or session.transport is None or _FAILURE_MODE in item.config.stash:
-        return
-    try:
-        response = session.transport.exchange(build_command(0x17C))
-    except Exception as exc:  # a transport failure: the chip no longer answers at all
-        item.config.stash[_FAILURE_MODE] = (
-            f"not run: the TPM stopped answering after {item.nodeid} ({exc})")
-        return
-    rc = struct.unpack_from(">I", response, 6)[0]
-    if rc == TPM_RC_FAILURE:
-        item.config.stash[_FAILURE_MODE] = (
-            f"not run: the chip entered failure mode during {item.nodeid} "
-            f"(TPM2_GetTestResult: {rc_name(rc)}, {response[10:].hex()})")
-
-
 def _session_log(config: pytest.Config):
-    from fixtures import plugin
+    from fixtures.plugin import session_of
 
-    session = config.stash.get(plugin._KEY, None)
+    session = session_of(config)
     return None if session is None or session.transport is None else session.log

@@ -108,3 +108,24 @@ def test_two_sessions_into_one_folder_keep_all_exchanges(pytester, tmp_path):
     rows = _store_rows(results, "SELECT COUNT(DISTINCT worker), COUNT(*) FROM exchanges "
                                 "WHERE command='TPM2_GetRandom'")
     assert rows[0] == (2, 2)
+
+
+def test_a_chip_that_stops_answering_is_one_reason_not_a_pile(pytester):
+    """After a failing test the plugin asks GetTestResult; a silent chip makes every
+    later test fail with that one reason."""
+    pytester.makepyfile(test_dies='''
+def test_kills_the_tpm(tpm, tpm_target):
+    tpm_target.process.proc.kill()
+    tpm_target.process.proc.wait()
+    assert False, "the chip went away"
+
+def test_later_one(tpm):
+    tpm.get_random(8)
+
+def test_later_two(tpm_raw):
+    pass
+''')
+    out = pytester.runpytest_subprocess("--tpm", "swtpm", "-p", "no:cacheprovider")
+    out.assert_outcomes(failed=1, errors=2)
+    out.stdout.fnmatch_lines(["*not run: the TPM stopped answering after "
+                              "test_dies.py::test_kills_the_tpm*"])
