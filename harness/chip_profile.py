@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from harness.errors import ProfileError
 from harness.tpm.durations import CLASSES, CommandDurations, InterfaceTimeouts
 from harness.tpm.names import command_code
+from harness.yaml_file import load_yaml
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -192,15 +192,7 @@ def load_profile(name_or_path: str) -> ChipProfile:
         if not path.exists():
             raise ProfileError(f"no chip profile named {name_or_path!r} "
                                f"(known: {', '.join(available_profiles())})")
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ProfileError(f"chip profile {path}: cannot read: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"chip profile {path}: not valid YAML: {exc}") from exc
-    return profile_from_dict(data, str(path))
+    return profile_from_dict(load_yaml(path, "chip profile", ProfileError), str(path))
 
 
 def available_profiles() -> list[str]:

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization  # noqa: F401 (re-exported for suites)
 from tpm2_pytss import TSS2_Exception
 from tpm2_pytss.constants import ESYS_TR
 

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from harness.yaml_file import load_yaml
 from rigs.drivers import DRIVERS, driver_class
 from rigs.errors import InstrumentError, RigConfigError
 from rigs.protocols.chamber import Chamber
@@ -99,12 +98,7 @@ def _spec(path: Path, name: str, raw: Any) -> InstrumentSpec:
 def load_setup(path: str | Path) -> RigSetup:
     """Load and validate a rig set-up file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise RigConfigError(f"rig set-up {path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RigConfigError(f"rig set-up {path}: not valid YAML: {exc}") from exc
+    raw = load_yaml(path, "rig set-up", RigConfigError)
     if not isinstance(raw, dict) or not isinstance(raw.get("instruments"), dict):
         raise RigConfigError(f"{path}: expected a mapping with an 'instruments' mapping")
     unknown = set(raw) - {"name", "instruments", "description"}

@@ -26,11 +26,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from harness.attest.describe import describe_event
 from harness.attest.eventlog import Event, EventLog, event_type_code, event_type_name
 from harness.errors import ConfigError
+from harness.yaml_file import load_yaml
 
 _ENTRY_KEYS = {"stage", "pcr", "event_type", "digests", "description"}
 
@@ -87,13 +87,7 @@ def load_golden(path: str | Path) -> Golden:
         GoldenError: naming the file and the field that is wrong.
     """
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise GoldenError(f"golden file {p}: cannot read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise GoldenError(f"golden file {p}: not valid YAML: {exc}") from exc
-    return parse_golden(doc, str(p))
+    return parse_golden(load_yaml(p, "golden file", GoldenError), str(p))
 
 
 def parse_golden(doc: object, source: str = "<golden>") -> Golden:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
 from harness.audit import firmware
 from harness.errors import ConfigError
+from harness.yaml_file import load_yaml
 
 BUNDLED = Path(__file__).with_name("advisories.yaml")
 
@@ -258,15 +258,7 @@ def parse_catalogue(data: Any, source: str) -> Catalogue:
 def load_catalogue(path: str | Path) -> Catalogue:
     """Load and check one catalogue file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CatalogueError(f"advisory catalogue {path}: cannot read: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"advisory catalogue {path}: not valid YAML: {exc}") from exc
-    return parse_catalogue(data, str(path))
+    return parse_catalogue(load_yaml(path, "advisory catalogue", CatalogueError), str(path))
 
 
 def load_catalogues(extra: Iterable[str | Path] = ()) -> Catalogue:

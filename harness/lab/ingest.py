@@ -80,7 +80,7 @@ def _upsert_run(conn, info: RunInfo) -> int:
         raise StoreError(f"run id {info.run_id} is already in the lab database for a different "
                          f"run (created at another time or on another target); not ingesting "
                          f"{info.source_path}")
-    cur = conn.execute(
+    conn.execute(
         "INSERT INTO runs (run_id, kind, created, finished, harness_version, target_uri, bus, "
         "chip_model, firmware, profile, verdict, place, parent_run, source_path, content_key, "
         "meta, summary) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 from harness.errors import ConfigError
+from harness.yaml_file import load_yaml
 
 CATALOGUE_FILE = Path(__file__).with_name("requirements.yaml")
 
@@ -139,10 +139,7 @@ def parse_catalogue(path: Path) -> Catalogue:
     Raises:
         ConfigError: naming the file, entry and field at fault.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"requirement catalogue {path}: {exc}") from exc
+    data = load_yaml(path, "requirement catalogue", ConfigError)
     if not isinstance(data, dict) or not isinstance(data.get("requirements"), list):
         raise ConfigError(f"requirement catalogue {path}: expected a mapping with a 'requirements' list")
     standards = data.get("standards") or {}

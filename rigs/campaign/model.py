@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from harness.yaml_file import load_yaml
 from rigs.errors import RigConfigError
 
 _TOP = {"name", "description", "rig", "target", "suites", "defaults", "points", "efp",
@@ -196,12 +195,7 @@ def _expand(r: _Reader, raw_points: Any, defaults: dict[str, Any], suites: tuple
 def load_campaign(path: str | Path) -> Campaign:
     """Load and validate a campaign file; errors name the file and field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise RigConfigError(f"campaign {path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RigConfigError(f"campaign {path}: not valid YAML: {exc}") from exc
+    raw = load_yaml(path, "campaign", RigConfigError)
     r = _Reader(path)
     top = r.mapping(raw, "top level", _TOP)
     for key in ("name", "rig", "target", "suites", "points"):

@@ -3,6 +3,7 @@ Credential Profile §2.2.1.4, §3); the RSA EK regenerated from template L-1
 equals the certified key."""
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.types import TPM2B_PUBLIC
 
@@ -56,7 +57,7 @@ def test_tampered_ek_certificate_fails_the_chain(tpm, identity, roots):
     if index is None:
         pytest.skip("no EK certificate")
     cert = ek.load_certificate(ek.read_nv(tpm, int(index, 16)))
-    der = bytearray(cert.public_bytes(ek.serialization.Encoding.DER))
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
     # Flip one bit of the signature (the certificate's last byte): the DER still
     # parses, the signature no longer verifies.
     der[-1] ^= 0x01
