@@ -10,13 +10,13 @@ from harness.results.exchange_log import ExchangeLog
 from harness.targets.base import Target
 from harness.targets.registry import open_target
 from harness.tpm.durations import CLASSES, CommandDurations
+from harness.tpm.startup import ensure_started
 from harness.transports.tcti import open_esapi
 
 
 @contextmanager
 def open_session_esapi(uri: str | None, log: ExchangeLog | None = None) -> Iterator[tuple[Target, object]]:
     """Start the target, make sure the TPM is started, yield (target, ESAPI)."""
-    from fixtures.cleanup import ensure_started
 
     target = open_target(uri)
     try:

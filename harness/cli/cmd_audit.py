@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args):
-    from fixtures.cleanup import ensure_started
+    from harness.tpm.startup import ensure_started
 
     from harness.chip_profile import load_profile
     from harness.results.exchange_log import ExchangeLog

@@ -22,7 +22,7 @@ class Chip:
 
 def open_chip(wrap=None) -> Chip:
     """Spawn a provisioned swtpm; ``wrap`` may put a transport around it."""
-    from fixtures.cleanup import ensure_started
+    from harness.tpm.startup import ensure_started
     from harness.identity import probe
 
     target = open_target("swtpm")

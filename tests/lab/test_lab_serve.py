@@ -14,7 +14,7 @@ import pytest
 from harness.errors import TransportError
 from harness.results.store import ResultsStore
 from harness.serve import control as ctl
-from harness.serve.cleanup import TRANSIENT_FIRST, list_handles
+from harness.tpm.handles import TRANSIENT_FIRST, list_handles
 from harness.serve.server import RC_NOT_PERMITTED, ServeOptions, TpmServer
 from harness.targets import open_target
 from harness.tpm.wire import HEADER, build_command
