@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness.child_process import dying_with_parent
 from harness.errors import TargetError
+from harness.ports import free_port_pair
 
 DEFAULT_BANKS = ("sha1", "sha256", "sha384")
 START_TIMEOUT_S = 10.0
@@ -87,23 +88,6 @@ def _write_setup_config(d: Path) -> Path:
         "active_pcr_banks = sha256\n"
     )
     return setup_conf
-
-
-def free_port_pair() -> int:
-    """A port P such that P and P+1 were free on 127.0.0.1 a moment ago."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise TargetError("no two adjacent free TCP ports on 127.0.0.1")
 
 
 @dataclass

@@ -12,12 +12,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 from harness.errors import ConfigError, StoreError
+from harness.ports import free_port
 
 START_TIMEOUT_S = 60
 RUN_AS = "postgres"
@@ -47,9 +47,7 @@ class TempPostgres:
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.dir, RUN_AS, RUN_AS)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"postgresql://tpmhil@127.0.0.1:{self.port}/{dbname}"
         self._started = False
         try:

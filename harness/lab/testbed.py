@@ -23,6 +23,7 @@ import yaml
 
 from harness.errors import TargetError
 from harness.lab.coordinator import Coordinator
+from harness.ports import free_port
 
 START_TIMEOUT_S = 60.0
 _SERVING = re.compile(r"as swtpm://([^:]+):(\d+) ")
@@ -32,12 +33,6 @@ def _bin(name: str) -> str:
     """A console script next to this interpreter (the venv's), else from PATH."""
     here = Path(sys.executable).parent / name
     return str(here) if here.exists() else name
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, what: str, timeout_s: float = START_TIMEOUT_S) -> None:

@@ -39,12 +39,6 @@ class InstrumentSim(abc.ABC):
         self.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LineTcpSim(InstrumentSim):
     """A loopback TCP server answering line-oriented requests, one client at a time.
 

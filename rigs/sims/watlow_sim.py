@@ -16,7 +16,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from rigs.sims.base import InstrumentSim, free_port
+from harness.ports import free_port
+from rigs.sims.base import InstrumentSim
 from rigs.sims.physics import ThermalPlant
 
 SET_POINT_BASE = 2782

@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.audit import nonce_timing as nt
 from harness.audit.checks import FAIL, PASS, check_nonce_timing, offered_schemes
-from harness.audit.leaky_transport import SimulatedNonceLeakTransport
 
 # Small enough to stay well under a minute on a loaded 2-core box, large enough
 # that the >= 4 leading-zero class holds ~100 signatures (1 in 16).

@@ -13,7 +13,6 @@ import pytest
 
 from harness.swtpm_process import SwtpmProcess
 from harness.transports.swtpm import SwtpmTransport
-from harness.tpm.wire import build_command
 
 
 @pytest.fixture(scope="session")
@@ -31,13 +30,18 @@ def transport(swtpm):
 
 
 @contextmanager
-def frozen(proc: SwtpmProcess):
-    """SIGSTOP the swtpm process for the duration: a TPM that hangs."""
+def _frozen(proc: SwtpmProcess):
     os.kill(proc.pid, signal.SIGSTOP)
     try:
         yield
     finally:
         os.kill(proc.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def frozen():
+    """``with frozen(swtpm_process):`` SIGSTOPs swtpm for the block: a TPM that hangs."""
+    return _frozen
 
 
 class GarbageServer:

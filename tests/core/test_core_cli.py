@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 TPMHIL = [sys.executable, "-m", "harness.cli.main"]
 

@@ -42,11 +42,11 @@ def test_error_response_code_is_decoded(transport):
     assert transport.log.drain()[-1].rc_name == "TPM_RC_INSUFFICIENT (parameter 1)"
 
 
-def test_hung_tpm_gives_a_bounded_timeout(swtpm):
+def test_hung_tpm_gives_a_bounded_timeout(swtpm, frozen):
     fast = CommandDurations(bounds={"short": 0.2, "medium": 0.2, "long": 0.2, "long_long": 0.2})
     t = SwtpmTransport("127.0.0.1", swtpm.port, durations=fast, link_margin_s=0.3)
     try:
-        with frozen_swtpm(swtpm):
+        with frozen(swtpm):
             start = time.monotonic()
             with pytest.raises(TpmTimeoutError) as exc:
                 t.exchange(GET_RANDOM_8)
@@ -127,26 +127,8 @@ def test_spawned_target_leaves_no_process():
     pid = target.process.pid
     target.close()
     time.sleep(0.1)
-    with open("/proc/loadavg"):
-        pass
     import os
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-
-
-def frozen_swtpm(proc):
-    import contextlib
-    import os
-    import signal
-
-    @contextlib.contextmanager
-    def cm():
-        os.kill(proc.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(proc.pid, signal.SIGCONT)
-
-    return cm()
 
 
 def test_spawned_swtpm_dies_with_a_killed_harness():
