@@ -45,6 +45,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "latency_ms": dict,
     "tis": dict,
     "notes": str,
+    "reference_behaviours": list,
 }
 _REQUIRED = ("name", "manufacturer", "algorithms", "pcr_banks", "durations_ms")
 
@@ -79,6 +80,9 @@ class ChipProfile:
     firmware_format: str = "major16.minor16"
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     tis: dict[str, Any] = field(default_factory=dict)
+    # Behaviours only the TCG reference code guarantees (the spec leaves them to the
+    # vendor); suites rely on one only where the chip's profile names it.
+    reference_behaviours: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def matches(self, manufacturer: str, vendor: str) -> bool:
@@ -180,6 +184,7 @@ def profile_from_dict(data: Any, source: str) -> ChipProfile:
         firmware_format=data.get("firmware_format", "major16.minor16"),
         latency_ms=data.get("latency_ms", {}),
         tis=data.get("tis", {}),
+        reference_behaviours=tuple(data.get("reference_behaviours", ())),
         raw=data,
     )
 
