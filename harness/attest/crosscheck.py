@@ -1,7 +1,11 @@
 """Cross-check our reading of an event log with tpm2-tools' ``tpm2_eventlog``.
 
-``tpm2_eventlog FILE`` (tpm2-tools >= 5) parses a crypto-agile log, prints
-every event as YAML and replays the banks into a ``pcrs:`` section. Two
+``tpm2_eventlog FILE`` (tpm2-tools >= 5) parses a crypto-agile or SHA-1 log,
+prints every event as YAML and replays the banks into a ``pcrs:`` section.
+Two limits of the tool are reported as "not run", not as disagreement: it
+reads any log whose first event is EV_NO_ACTION as crypto-agile, so a SHA-1
+log that opens with a "Spec ID Event00/02" is beyond it; and some versions
+crash on some logs (5.4 segfaults on go-attestation's option-ROM log). Two
 independent parsers that agree on every event's PCR and digests and on every
 replayed PCR make a wrong verdict from a parser bug unlikely; where they
 disagree the report says where.
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.attest.eventlog import EventLog
+from harness.attest.eventlog import SHA1_FORMAT, EventLog
 from harness.attest.replay import Replay
 
 TIMEOUT_S = 60.0
@@ -45,19 +49,67 @@ def run_tpm2_eventlog(path: str | Path) -> dict:
     if exe is None:
         raise FileNotFoundError("tpm2_eventlog")
     done = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=TIMEOUT_S)
+    if done.returncode < 0:
+        raise ToolCrashed(f"tpm2_eventlog crashed on this log ({_signal_name(-done.returncode)}):"
+                          " cross-check not run")
     if done.returncode != 0:
         raise RuntimeError((done.stderr or done.stdout).strip().splitlines()[-1:] or
                            [f"exit {done.returncode}"])
-    return yaml.safe_load(done.stdout) or {}
+    doc = yaml.safe_load(done.stdout) or {}
+    if not isinstance(doc, dict):
+        raise yaml.YAMLError("not a mapping")
+    if not isinstance(doc.get("events"), list):
+        # For SHA-1 logs tpm2_eventlog prints the events as one mapping with repeated
+        # keys (YAML keeps only the last): read them from the text, in order.
+        doc["events"] = _scan_events(done.stdout)
+    return doc
+
+
+class ToolCrashed(Exception):
+    """tpm2_eventlog died by a signal: no verdict either way."""
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _scan_events(text: str) -> list[dict]:
+    """Events of tpm2_eventlog's output read line by line: PCRIndex, AlgorithmId, Digest."""
+    events: list[dict] = []
+    bank = None
+    for line in text.splitlines():
+        if line.startswith("pcrs:"):
+            break
+        key, _, value = line.strip().lstrip("- ").partition(":")
+        value = value.strip().strip('"')
+        if key == "PCRIndex" and line.startswith("  PCRIndex"):
+            events.append({"PCRIndex": int(value), "Digests": []})
+        elif key == "AlgorithmId" and events:
+            bank = value
+        elif key == "Digest" and events and bank is not None:
+            events[-1]["Digests"].append({"AlgorithmId": bank, "Digest": value})
+            bank = None
+    return events
 
 
 def crosscheck(path: str | Path, log: EventLog, rep: Replay) -> CrossCheck:
     """Compare tpm2_eventlog's events and replay with ours."""
+    if log.format == SHA1_FORMAT and log.events and not log.events[0].extends:
+        return CrossCheck(False, False, "tpm2_eventlog reads a log whose first event is "
+                                        "EV_NO_ACTION as crypto-agile, so it cannot read this "
+                                        "SHA-1 log: cross-check not run")
     try:
         doc = run_tpm2_eventlog(path)
     except FileNotFoundError:
         return CrossCheck(False, False, "tpm2_eventlog is not installed (apt-get install "
                                         "tpm2-tools): cross-check not run")
+    except ToolCrashed as exc:
+        return CrossCheck(False, False, str(exc))
     except subprocess.TimeoutExpired:
         return CrossCheck(True, False, f"tpm2_eventlog did not finish within {TIMEOUT_S:.0f} s")
     except RuntimeError as exc:
@@ -65,9 +117,9 @@ def crosscheck(path: str | Path, log: EventLog, rep: Replay) -> CrossCheck:
     except yaml.YAMLError as exc:
         return CrossCheck(True, False, f"tpm2_eventlog output is not YAML: {exc}")
     diffs: list[str] = []
-    theirs = [e for e in doc.get("events") or [] if "Digests" in e]
+    theirs = [e for e in doc.get("events") or [] if isinstance(e, dict) and "Digests" in e]
     if len(theirs) != len(log.events):
-        diffs.append(f"tpm2_eventlog sees {len(theirs)} TCG_PCR_EVENT2 entries, we see "
+        diffs.append(f"tpm2_eventlog sees {len(theirs)} events after the header, we see "
                      f"{len(log.events)}")
     for mine, other in zip(log.events, theirs):
         if int(other.get("PCRIndex", -1)) != mine.pcr:

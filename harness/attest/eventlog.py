@@ -1,6 +1,13 @@
-"""The TCG crypto-agile event log: reader and encoder.
+"""TCG event logs: reader and encoder for both formats firmware writes.
 
-Format (TCG PC Client Platform Firmware Profile, PFP §10.2; the same layout
+The crypto-agile format (TPM 2.0) is read here; the SHA-1 format
+(``TCG_PCR_EVENT`` throughout, TPM 1.2-style) in
+:mod:`harness.attest.eventlog_sha1`. A log is crypto-agile when its first
+event is an EV_NO_ACTION carrying a "Spec ID Event03" (PFP §10.4.5.1);
+anything else is read as a SHA-1 log (the rule tpm2_eventlog and
+go-attestation apply too).
+
+Crypto-agile format (TCG PC Client Platform Firmware Profile, PFP §10.2; the same layout
 U-Boot's measured boot and Linux's ``binary_bios_measurements`` use), all
 integers **little-endian** (unlike TPM commands):
 
@@ -29,6 +36,8 @@ from harness.errors import HarnessError
 SPEC_ID_SIGNATURE = b"Spec ID Event03\x00"
 STARTUP_LOCALITY_SIGNATURE = b"StartupLocality\x00"
 MAX_EVENT_SIZE = 16 * 1024 * 1024  # far beyond any real event; guards absurd sizes
+MAX_LOG_SIZE = 64 * 1024 * 1024  # firmware logs are kilobytes; refuse to read more
+CRYPTO_AGILE, SHA1_FORMAT = "crypto-agile", "sha1"
 
 # TCG Algorithm Registry: id -> (name, digest size)
 ALGORITHMS: dict[int, tuple[str, int]] = {
@@ -106,6 +115,7 @@ class SpecId:
     uintn_size: int
     algorithms: tuple[tuple[int, int], ...]  # (algorithm id, digest size) in log order
     vendor_info: bytes = b""
+    signature: bytes = SPEC_ID_SIGNATURE  # "Spec ID Event00"/"02" in a SHA-1 log, or b""
 
     @property
     def banks(self) -> list[str]:
@@ -114,11 +124,12 @@ class SpecId:
 
 @dataclass
 class Event:
-    """One TCG_PCR_EVENT2 entry.
+    """One TCG_PCR_EVENT2 entry (or TCG_PCR_EVENT in a SHA-1 log).
 
     Attributes:
-        index: position in the log; the header is #0, the first TCG_PCR_EVENT2 is #1
-            (tpm2_eventlog's EventNum).
+        index: position in the log counted from the file's first entry as #0: in
+            a crypto-agile log the header is #0 and the first TCG_PCR_EVENT2 #1
+            (tpm2_eventlog's EventNum); in a SHA-1 log the first event is #0.
         offset: byte offset of the entry in the file.
         pcr: PCR index extended.
         event_type: TCG event type code.
@@ -149,12 +160,18 @@ class Event:
 
 @dataclass
 class EventLog:
-    """A parsed crypto-agile event log."""
+    """A parsed event log (``format``: ``crypto-agile`` or ``sha1``).
+
+    In a SHA-1 log ``spec_id`` declares the one sha1 bank (its ``signature``
+    is the "Spec ID Event00"/"Event02" the log starts with, or empty), and
+    every entry, the first included, is in ``events``.
+    """
 
     spec_id: SpecId
     events: list[Event] = field(default_factory=list)
     source: str = "<bytes>"
     header_pcr: int = 0
+    format: str = CRYPTO_AGILE
 
     @property
     def banks(self) -> list[str]:
@@ -204,7 +221,7 @@ def _parse_spec_id(data: bytes, r: _Reader, where: str) -> SpecId:
     sig = sub.take(16, where, "Spec ID signature")
     if sig != SPEC_ID_SIGNATURE:
         raise r.fail(where, f"first event is not a 'Spec ID Event03' (signature {sig!r}); "
-                            "only the crypto-agile (TPM 2.0) log format is supported")
+                            "not a crypto-agile log header")
     platform_class = sub.u32(where, "platformClass")
     minor, major, errata = sub.u8(where, "specVersionMinor"), sub.u8(where, "specVersionMajor"), \
         sub.u8(where, "specErrata")
@@ -233,8 +250,15 @@ def _parse_spec_id(data: bytes, r: _Reader, where: str) -> SpecId:
     return SpecId(platform_class, (major, minor, errata), uintn, tuple(algs), vendor)
 
 
+def is_crypto_agile(data: bytes) -> bool:
+    """True when the first TCG_PCR_EVENT is an EV_NO_ACTION "Spec ID Event03"."""
+    return (len(data) >= 32 + len(SPEC_ID_SIGNATURE)
+            and struct.unpack_from("<I", data, 4)[0] == EV_NO_ACTION
+            and data[32:32 + len(SPEC_ID_SIGNATURE)] == SPEC_ID_SIGNATURE)
+
+
 def parse_eventlog(data: bytes, source: str = "<bytes>") -> EventLog:
-    """Parse a crypto-agile event log.
+    """Parse an event log, crypto-agile or SHA-1 format.
 
     Args:
         data: the whole log file.
@@ -248,11 +272,15 @@ def parse_eventlog(data: bytes, source: str = "<bytes>") -> EventLog:
     where = "header (TCG_PCR_EVENT at offset 0x0)"
     if not data:
         raise r.fail(where, "file is empty")
+    if len(data) > MAX_LOG_SIZE:
+        raise r.fail(where, f"file is {len(data)} bytes, more than any firmware log "
+                            f"({MAX_LOG_SIZE} bytes)")
+    if not is_crypto_agile(r.data):
+        from harness.attest.eventlog_sha1 import parse_sha1_log
+
+        return parse_sha1_log(r)
     header_pcr = r.u32(where, "pcrIndex")
     header_type = r.u32(where, "eventType")
-    if header_type != EV_NO_ACTION:
-        raise r.fail(where, f"eventType is {event_type_name(header_type)}, a crypto-agile log "
-                            "starts with an EV_NO_ACTION Spec ID event")
     r.take(20, where, "SHA-1 digest")
     size = r.u32(where, "eventSize")
     if size > MAX_EVENT_SIZE:
@@ -298,7 +326,8 @@ def read_eventlog(path: str | Path) -> EventLog:
     """Read and parse an event log file (e.g. ``binary_bios_measurements``)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as fh:  # securityfs reports size 0: read up to the cap
+            data = fh.read(MAX_LOG_SIZE + 1)
     except OSError as exc:
         raise EventLogError(f"event log {p}: cannot read: {exc.strerror or exc}") from exc
     return parse_eventlog(data, str(p))
@@ -330,8 +359,18 @@ def encode_event(pcr: int, event_type: int, digests: dict[str, bytes], data: byt
     return out + struct.pack("<I", len(data)) + data
 
 
+def encode_sha1_event(pcr: int, event_type: int, digest: bytes, data: bytes) -> bytes:
+    """One TCG_PCR_EVENT entry of a SHA-1 log (PFP §10.2.1)."""
+    if len(digest) != 20:
+        raise ValueError(f"a TCG_PCR_EVENT digest is 20 bytes, got {len(digest)}")
+    return struct.pack("<II", pcr, event_type) + digest + struct.pack("<I", len(data)) + data
+
+
 def encode_eventlog(log: EventLog) -> bytes:
     """Serialize a (possibly edited) :class:`EventLog` back to bytes."""
+    if log.format == SHA1_FORMAT:
+        return b"".join(encode_sha1_event(e.pcr, e.event_type, e.digests["sha1"], e.data)
+                        for e in log.events)
     sid = log.spec_id
     out = encode_spec_id(sid.banks, sid.vendor_info, sid.platform_class, sid.spec_version,
                          sid.uintn_size)

@@ -110,16 +110,22 @@ def test_spec_id_with_wrong_digest_size():
     assert "sha256 with digest size 31" in text and "header" in text
 
 
-def test_legacy_sha1_log_is_refused_clearly():
+def test_log_without_spec_id_event03_is_read_as_sha1_format():
+    """PFP §10.2.1: without a "Spec ID Event03" header every entry is a TCG_PCR_EVENT."""
     body = b"not a spec id event"
     data = struct.pack("<II", 0, 3) + bytes(20) + struct.pack("<I", len(body)) + body
-    assert "Spec ID Event03" in _one_error(data)
+    log = parse_eventlog(data, "board.log")
+    assert log.format == "sha1" and log.banks == ["sha1"]
+    assert [(e.index, e.pcr, e.type_name, e.data) for e in log.events] == \
+        [(0, 0, "EV_NO_ACTION", body)]
+    assert replay(log).values == {"sha1": {}}  # EV_NO_ACTION is never extended
 
 
-def test_header_event_type_must_be_no_action(good):
+def test_damaged_crypto_agile_header_says_how_it_was_read(good):
     data = bytearray(good)
-    struct.pack_into("<I", data, 4, 8)
-    assert "EV_S_CRTM_VERSION" in _one_error(bytes(data))
+    struct.pack_into("<I", data, 4, 8)  # header eventType EV_S_CRTM_VERSION
+    text = _one_error(bytes(data))
+    assert "read as a SHA-1 (TCG_PCR_EVENT) log" in text and "event #1" in text
 
 
 def test_wrong_spec_id_event_size(good):
