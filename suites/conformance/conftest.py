@@ -16,9 +16,11 @@ from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
 from harness.tpm.wire import TPM_ST_NO_SESSIONS, build_command
+from fixtures.markers import verified_commands
 from suites.conformance import coverage
 
 _OUTCOME = pytest.StashKey[str]()
+_REASON = pytest.StashKey[str]()
 COVERAGE_TEST = "test_command_coverage"
 
 
@@ -37,14 +39,23 @@ TPM_RS_PW = 0x40000009
 TPM_ST_SESSIONS = 0x8002
 
 
-@pytest.fixture
-def raw_pw(tpm_raw):
-    """``raw_pw(code, handles, params, auths=1) -> (rc, response)``: a raw command with
-    ``auths`` empty password sessions (TPM 2.0 Part 1 §19.8.4), for malformed or
-    out-of-range inputs that ESAPI would refuse to send."""
+_HIERARCHY_HANDLES = {0x40000001: "owner", 0x4000000A: "lockout", 0x4000000B: "endorsement"}
 
-    def send(code: int, handles: list[int], params: bytes = b"", auths: int = 1):
-        session = struct.pack(">IHBH", TPM_RS_PW, 0, 0, 0)
+
+@pytest.fixture
+def raw_pw(tpm_raw, hierarchy_auth):
+    """``raw_pw(code, handles, params, auths=1, auth=None) -> (rc, response)``: a raw
+    command with ``auths`` password sessions (TPM 2.0 Part 1 §19.8.4), for malformed or
+    out-of-range inputs that ESAPI would refuse to send. ``auth=None`` uses the lab's
+    auth value when the first handle is a hierarchy (owner, endorsement, lockout), else
+    the empty password; a test that means a wrong password passes it explicitly."""
+
+    def send(code: int, handles: list[int], params: bytes = b"", auths: int = 1,
+             auth: bytes | None = None):
+        if auth is None:
+            first = _HIERARCHY_HANDLES.get(handles[0]) if handles else None
+            auth = hierarchy_auth.get_auth(first) if first else b""
+        session = struct.pack(">IHBH", TPM_RS_PW, 0, 0, len(auth)) + auth
         area = session * auths
         body = (b"".join(struct.pack(">I", h) for h in handles)
                 + struct.pack(">I", len(area)) + area + params)
@@ -105,8 +116,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = outcome.get_result()
     if report.when == "setup" and not report.passed:
         item.stash[_OUTCOME] = report.outcome
+        item.stash[_REASON] = _skip_reason(report)
     elif report.when == "call":
         item.stash[_OUTCOME] = report.outcome
+        item.stash[_REASON] = _skip_reason(report)
     elif report.when == "teardown":
         if report.failed:
             item.stash[_OUTCOME] = "failed"
@@ -118,7 +131,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             rows = [r for r in log.peek() if r.test == item.nodeid]
         coverage.record_test(coverage.ledger_path(), item.nodeid,
                              item.stash.get(_OUTCOME, "skipped"),
-                             item.get_closest_marker("negative") is not None, rows)
+                             item.get_closest_marker("negative") is not None, rows,
+                             verifies=verified_commands(item),
+                             reason=item.stash.get(_REASON, ""))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return ""
 
 
 def _session_log(config: pytest.Config):

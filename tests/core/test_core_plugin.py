@@ -129,3 +129,55 @@ def test_later_two(tpm_raw):
     out.assert_outcomes(failed=1, errors=2)
     out.stdout.fnmatch_lines(["*not run: the TPM stopped answering after "
                               "test_dies.py::test_kills_the_tpm*"])
+
+
+NEEDS_SUITE = '''
+import pytest
+from tpm2_pytss.constants import ESYS_TR
+
+@pytest.mark.needs("cc:TPM2_GetRandom", "alg:sha256")
+def test_has_it(caps, tpm):
+    assert "TPM2_GetRandom" in caps.commands and caps.max_command_size >= 1024
+
+@pytest.mark.needs("cc:TPM2_ACT_SetTimeout", "pt:nv_counters_max>=100000")
+def test_lacks_it(tpm):
+    raise AssertionError("must not run")
+
+def test_set_lab_owner_auth(tpm):
+    tpm.tr_set_auth(ESYS_TR.OWNER, b"")
+    tpm.hierarchy_change_auth(ESYS_TR.OWNER, b"lab-owner-pw")
+
+def test_fixture_knows_lab_owner_auth(tpm):
+    tpm.create_primary(None, "ecc256")
+    tpm.hierarchy_change_auth(ESYS_TR.OWNER, b"")
+'''
+
+
+def test_needs_marker_skips_naming_the_missing_capability(pytester, tmp_path):
+    pytester.makepyfile(test_needs=NEEDS_SUITE)
+    results = tmp_path / "run"
+    out = pytester.runpytest_subprocess("--tpm", "swtpm", "-rs", "-p", "no:cacheprovider",
+                                        "--results", str(results),
+                                        "--owner-auth", "lab-owner-pw")
+    out.assert_outcomes(passed=3, skipped=1)
+    out.stdout.fnmatch_lines(["*chip lacks TPM2_ACT_SetTimeout (TPM_CAP_COMMANDS); chip has "
+                              "TPM_PT_NV_COUNTERS_MAX *, test needs >=100000*"])
+    assert "lab-owner-pw" not in out.stdout.str() + out.stderr.str()
+    for path in results.rglob("*"):
+        if path.is_file():
+            assert b"lab-owner-pw" not in path.read_bytes(), path
+    caps = json.loads((results / "capabilities.json").read_text())
+    assert caps["auth_given"] == ["owner"] and "TPM2_GetRandom" in caps["commands"]
+
+
+def test_malformed_needs_marker_is_a_usage_error(pytester):
+    pytester.makepyfile(test_bad='''
+import pytest
+
+@pytest.mark.needs("cc:TPM2_NoSuchCommand")
+def test_x():
+    pass
+''')
+    out = pytester.runpytest_subprocess("--tpm", "swtpm", "-p", "no:cacheprovider")
+    assert out.ret == pytest.ExitCode.USAGE_ERROR
+    out.stderr.fnmatch_lines(["*test_bad.py::test_x: need 'cc:TPM2_NoSuchCommand'*"])
