@@ -34,6 +34,7 @@ from rigs.drivers import DRIVERS, driver_class
 from rigs.errors import InstrumentError, RigConfigError
 from rigs.protocols.chamber import Chamber
 from rigs.protocols.power_supply import PowerSupply
+from rigs.safety import Envelope, GuardedChamber, GuardedSupply, SafetyError, finite
 from rigs.sims.base import InstrumentSim
 
 log = logging.getLogger(__name__)
@@ -82,17 +83,36 @@ def _spec(path: Path, name: str, raw: Any) -> InstrumentSpec:
     address = raw.get("address")
     if simulate is None and (not isinstance(address, str) or not address):
         raise RigConfigError(f"{where}.address: required (a URI or VISA resource string)")
-    try:
-        timeout_s = float(raw.get("timeout_s", 2.0))
-    except (TypeError, ValueError):
-        raise RigConfigError(f"{where}.timeout_s: expected seconds, got {raw['timeout_s']!r}") from None
+    timeout_s = finite(raw.get("timeout_s", 2.0), f"{where}.timeout_s")
     if not 0 < timeout_s <= 60:
         raise RigConfigError(f"{where}.timeout_s: must be in (0, 60] seconds")
     options = {k: v for k, v in raw.items() if k in _BY_ROLE[role]}
     for key in ("nominal_v", "current_limit_a", "ovp_v"):
-        if key in options and not isinstance(options[key], (int, float)):
-            raise RigConfigError(f"{where}.{key}: expected a number, got {options[key]!r}")
+        if key in options:
+            options[key] = finite(options[key], f"{where}.{key}")
+            if options[key] <= 0:
+                raise SafetyError(f"{where}.{key}: {options[key]:g} must be above 0")
+    if "channel" in options and (isinstance(options["channel"], bool)
+                                 or not isinstance(options["channel"], int)
+                                 or not 1 <= options["channel"] <= 16):
+        raise RigConfigError(f"{where}.channel: expected an output number 1-16, "
+                             f"got {options['channel']!r}")
+    if "ovp_v" in options and "nominal_v" in options and options["nominal_v"] >= options["ovp_v"]:
+        raise SafetyError(f"{where}: nominal_v {options['nominal_v']:g} V is not below "
+                          f"ovp_v {options['ovp_v']:g} V (the supply would trip)")
     return InstrumentSpec(name, kind, role, str(address or ""), timeout_s, simulate, options)
+
+
+def check_envelope(setup: "RigSetup", envelope: Envelope) -> None:
+    """Refuse a set-up whose own settings (nominal voltage, current limit) leave ``envelope``."""
+    spec = setup.by_role("supply")
+    if spec is None:
+        return
+    where = f"{setup.path}: instruments.{spec.name}"
+    if "nominal_v" in spec.options:
+        envelope.voltage(spec.options["nominal_v"], f"{where}.nominal_v")
+    if "current_limit_a" in spec.options:
+        envelope.current(spec.options["current_limit_a"], f"{where}.current_limit_a")
 
 
 def load_setup(path: str | Path) -> RigSetup:
@@ -112,10 +132,16 @@ def load_setup(path: str | Path) -> RigSetup:
 
 
 class Rig:
-    """The opened instruments of a set-up (and the simulators started for it)."""
+    """The opened instruments of a set-up (and the simulators started for it).
 
-    def __init__(self, setup: RigSetup) -> None:
+    Every instrument is wrapped in the safety guard of ``envelope``
+    (rigs.safety): nothing this rig is asked to do leaves it.
+    """
+
+    def __init__(self, setup: RigSetup, envelope: Envelope | None = None) -> None:
         self.setup = setup
+        self.envelope = envelope or Envelope()
+        check_envelope(setup, self.envelope)
         self.chamber: Chamber | None = None
         self.supply: PowerSupply | None = None
         self.sims: list[InstrumentSim] = []
@@ -147,9 +173,11 @@ class Rig:
         try:
             if role == "chamber":
                 extra = {"humidity": bool(spec.options["humidity"])} if "humidity" in spec.options else {}
-                return cls(spec.name, address, timeout_s=spec.timeout_s, **extra)
-            psu = cls(spec.name, address, model=spec.driver, channel=int(spec.options.get("channel", 1)),
-                      timeout_s=spec.timeout_s)
+                return GuardedChamber(cls(spec.name, address, timeout_s=spec.timeout_s, **extra),
+                                      self.envelope)
+            psu = GuardedSupply(cls(spec.name, address, model=spec.driver,
+                                    channel=int(spec.options.get("channel", 1)),
+                                    timeout_s=spec.timeout_s), self.envelope)
         except InstrumentError:
             raise
         except Exception as exc:  # a library's own error: name the instrument and address

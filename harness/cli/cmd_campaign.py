@@ -6,8 +6,9 @@ import argparse
 import signal
 from pathlib import Path
 
+from harness.errors import ConfigError, HarnessError
 from harness.results.run_folder import DEFAULT_BASE, RunFolder, new_run_id
-from harness.results.store import STORE_FILE, ResultsStore
+from harness.results.store import STORE_FILE
 
 COMMAND = "campaign"
 HELP = "run an environmental campaign (chamber, supply, suites at each point); resumable"
@@ -24,20 +25,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="known-answer rounds of the EFP/EFT check at each point")
 
 
-def _latest(base: Path, name: str) -> Path:
-    from harness.errors import ConfigError
+def _campaign_of(folder: Path) -> tuple[str | None, str | None]:
+    """(kind, campaign_name) from a results folder's store, read-only; (None, None) if unreadable."""
+    from harness.lab.store_reader import StoreReader
 
-    found = []
-    for store_file in sorted(base.glob(f"*/{STORE_FILE}")):
-        store = ResultsStore(store_file)
-        try:
-            if store.get_meta("kind") == "campaign" and store.get_meta("campaign_name") == name:
-                found.append(store_file.parent)
-        finally:
-            store.close()
+    try:
+        with StoreReader(folder) as store:
+            meta = store.meta()
+    except HarnessError:
+        return None, None
+    return meta.get("kind"), meta.get("campaign_name")
+
+
+def _latest(base: Path, name: str) -> Path:
+    found = [store_file.parent for store_file in sorted(base.glob(f"*/{STORE_FILE}"))
+             if _campaign_of(store_file.parent) == ("campaign", name)]
     if not found:
         raise ConfigError(f"--resume: no results folder of campaign {name!r} under {base}")
     return found[-1]
+
+
+def _resume_folder(path: Path, name: str) -> Path:
+    """``path`` if it is a results folder of campaign ``name``, else ConfigError."""
+    if not (path / STORE_FILE).is_file():
+        raise ConfigError(f"--resume {path}: not a results folder (no {STORE_FILE})")
+    kind, campaign = _campaign_of(path)
+    if kind != "campaign":
+        raise ConfigError(f"--resume {path}: a {kind or 'unreadable'} results folder, not a "
+                          "campaign's; start a new campaign instead")
+    if campaign != name:
+        raise ConfigError(f"--resume {path}: holds campaign {campaign!r}, not {name!r}")
+    return path
 
 
 def _interrupt(signum, frame) -> None:  # noqa: ANN001
@@ -48,28 +66,30 @@ def run(args: argparse.Namespace) -> int:
     from rigs.campaign.analysis import analyze
     from rigs.campaign.model import load_campaign
     from rigs.campaign.runner import CampaignRunner
+    from rigs.campaign.verdict import EXIT, campaign_verdict
 
     campaign = load_campaign(args.file)
     if args.resume is None:
         folder = RunFolder.create(args.results, new_run_id(f"{campaign.name}-"), kind="campaign")
     else:
-        path = _latest(Path(args.results), campaign.name) if args.resume == "latest" else Path(args.resume)
-        if not (path / STORE_FILE).exists():
-            from harness.errors import ConfigError
-            raise ConfigError(f"--resume {path}: not a results folder (no {STORE_FILE})")
+        path = (_latest(Path(args.results), campaign.name) if args.resume == "latest"
+                else _resume_folder(Path(args.resume), campaign.name))
         folder = RunFolder(path)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # kill -TERM: safe state, then stop
     try:
-        rc = CampaignRunner(campaign, folder, efp_rounds=args.efp_rounds).run()
+        CampaignRunner(campaign, folder, efp_rounds=args.efp_rounds).run()
         table = analyze(folder.path)
         folder.export_command_log()
         stress = table.stressed.fillna(False).astype(bool)
-        summary = folder.summarize({
-            "campaign": campaign.name,
+        counts = {
             "efp_failures": int((table.efp_verdict == "FAIL").sum()),
             "nominal_point_test_failures": int(table.failed[~stress].fillna(0).sum()),
             "stressed_point_test_failures": int(table.failed[stress].fillna(0).sum()),
-        })
+            "harness_errors": int(table.harness_errors.fillna(0).sum()),
+        }
+        verdict = campaign_verdict(counts["efp_failures"], counts["nominal_point_test_failures"],
+                                   counts["harness_errors"], int(table.tests.fillna(0).sum()))
+        summary = folder.summarize({"campaign": campaign.name, **counts, "verdict": verdict})
     finally:
         signal.signal(signal.SIGTERM, previous)
         folder.close()
@@ -79,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"verdict {summary['verdict']}  outcomes {summary['outcomes']}  "
           f"test failures at nominal points {summary['nominal_point_test_failures']}, at stressed "
           f"points {summary['stressed_point_test_failures']}  EFP/EFT failures (wrong answers) "
-          f"{summary['efp_failures']}  results {folder.path}")
-    return rc
+          f"{summary['efp_failures']}  harness errors (not counted against the chip) "
+          f"{summary['harness_errors']}  results {folder.path}")
+    return EXIT[summary["verdict"]]

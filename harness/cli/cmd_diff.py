@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.lab.analysis import RunDiff, diff
 from harness.lab.ingest import ENV_DB, connect, database_url
-from harness.lab.sources import load_run
+from harness.lab.sources import check_complete, load_run
 
 COMMAND = "diff"
 HELP = "new failures, fixed tests and latency changes from run A to run B (exit 1 on regression)"
@@ -47,13 +47,16 @@ def _print(result: RunDiff) -> None:
 
 def run(args: argparse.Namespace) -> int:
     needs_db = not (Path(args.run_a).exists() and Path(args.run_b).exists())
-    conn = connect(database_url(args.db)) if needs_db and (args.db or os.environ.get(ENV_DB)) else None
+    conn = (connect(database_url(args.db), migrate_schema=False)
+            if needs_db and (args.db or os.environ.get(ENV_DB)) else None)
     try:
         a = load_run(args.run_a, conn)
         b = load_run(args.run_b, conn)
     finally:
         if conn is not None:
             conn.close()
+    check_complete(a, args.run_a, "baseline")
+    check_complete(b, args.run_b, "candidate")
     result = diff(a, b, alpha=args.alpha, min_rel=args.min_change, min_abs_ms=args.min_ms)
     _print(result)
     return 1 if result.regression else 0

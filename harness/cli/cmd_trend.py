@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not (args.db or os.environ.get(ENV_DB)):
             raise ConfigError(f"give results folders, or --db / {ENV_DB} for the lab database")
-        conn = connect(database_url(args.db))
+        conn = connect(database_url(args.db), migrate_schema=False)
         try:
             data = from_database(conn, since=since)
         finally:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import traceback
 
 import harness
 from harness.errors import HarnessError
@@ -39,11 +41,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except HarnessError as exc:
-        print(f"tpmhil {args.command}: error: {exc}", file=sys.stderr)
+        print(f"tpmhil {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tpmhil {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed by a pager or `head`: nothing left to say
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen input: one line, exit 2
+        where = _origin(exc)
+        print(f"tpmhil {args.command}: error: unexpected {type(exc).__name__}: "
+              f"{' '.join(str(exc).split())[:500]}{where} (set TPMHIL_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        if os.environ.get("TPMHIL_DEBUG"):
+            traceback.print_exc()
+        return 2
+
+
+def _origin(exc: BaseException) -> str:
+    """`` at file:line`` of the innermost frame, for a bug report."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    return f" at {os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError, StoreError
-from harness.lab.pg_schema import migrate
-from harness.lab.runs import RunInfo, iter_runs, table_rows
-from harness.results.run_folder import RunFolder
+from harness.lab.pg_schema import LATEST, column_names, migrate, schema_version
+from harness.lab.runs import TABLES, RunInfo, iter_runs, table_rows
+from harness.lab.store_reader import StoreReader
 
 ENV_DB = "TPMHIL_DB"
 CONNECT_TIMEOUT_S = 10
@@ -35,20 +35,60 @@ def database_url(explicit: str | None) -> str:
     return url
 
 
-def connect(url: str):
-    """Open a psycopg connection and migrate the schema.
+def connect(url: str, migrate_schema: bool = True):
+    """Open a psycopg connection; migrate the schema, or (read-only use) only check it.
+
+    Args:
+        migrate_schema: False for read-only commands (trend, diff): nothing is
+            created, so a role with only SELECT rights is enough.
 
     Raises:
-        StoreError: the server cannot be reached or refuses us.
+        StoreError: the server cannot be reached or refuses us, or (read-only)
+            the database holds no tpm-hil schema or a newer one.
     """
     import psycopg
 
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
-        raise StoreError(f"lab database {_redact(url)}: cannot connect: {exc}") from exc
-    migrate(conn)
+        raise StoreError(f"lab database {_redact(url)}: cannot connect: "
+                         f"{_redact_text(str(exc), url)}") from None
+    try:
+        if migrate_schema:
+            migrate(conn)
+        else:
+            _check_schema(conn, url)
+    except psycopg.Error as exc:
+        conn.close()
+        raise StoreError(f"lab database {_redact(url)}: {' '.join(str(exc).split())}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _check_schema(conn, url: str) -> None:
+    version = schema_version(conn)
+    conn.rollback()  # leave no transaction open on a read-only session
+    if version == 0:
+        raise StoreError(f"lab database {_redact(url)} holds no tpm-hil schema: "
+                         "run tpmhil ingest first")
+    if version > LATEST:
+        raise StoreError(f"lab database schema is at version {version}; this harness knows "
+                         f"up to {LATEST}: upgrade tpm-hil")
+
+
+def _redact_text(text: str, url: str) -> str:
+    """``text`` without the password of ``url`` (driver messages may quote it)."""
+    password = _password(url)
+    return text.replace(password, "***") if password else text
+
+
+def _password(url: str) -> str:
+    if "@" not in url:
+        return ""
+    creds = url.rsplit("@", 1)[0].partition("://")[2]
+    return creds.partition(":")[2]
 
 
 def _redact(url: str) -> str:
@@ -96,42 +136,92 @@ def _upsert_run(conn, info: RunInfo) -> int:
     return 1 if row is None else 0
 
 
-def _copy_table(conn, run_id: str, folder: RunFolder, table: str) -> tuple[int, int]:
-    """Move one store table into PostgreSQL; return (rows added, rows read)."""
+def _copy_table(conn, run_id: str, folder: StoreReader, table: str) -> tuple[int, int]:
+    """Move one store table into PostgreSQL; return (rows added, rows read).
+
+    Every identifier below comes from :data:`harness.lab.pg_schema.COLUMNS`
+    and is quoted with ``psycopg.sql.Identifier``; the store's own column
+    names are never used (a crafted store once ran ``COPY ... FROM PROGRAM``
+    through them).
+    """
+    from psycopg import sql
+
     columns, rows = table_rows(folder, table)
     if not rows:
         return 0, 0
-    if table == "points":
-        names = ["run_id", *columns]
-    else:  # the store's integer primary key becomes "id"
-        names = ["run_id", "id", *columns[1:]]
-    stage = f"stage_{table}"
-    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
-    with conn.cursor().copy(f"COPY {stage} ({', '.join(names)}) FROM STDIN") as copy:
+    names = ["run_id", *column_names(table)]
+    assert columns == names[1:]
+    target = sql.Identifier(table)
+    stage = sql.Identifier(f"stage_{table}")
+    cols = sql.SQL(", ").join(map(sql.Identifier, names))
+    conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS")
+                 .format(stage, target))
+    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
         for row in rows:  # JSON columns are JSON text in the store already
             copy.write_row((run_id, *row))
-    key = ", ".join(KEYS.get(table, ("run_id", "id")))
+    key = sql.SQL(", ").join(map(sql.Identifier, KEYS.get(table, ("run_id", "id"))))
     if table == "points":  # a resumed campaign point changes status: keep the newest
-        sql = (f"INSERT INTO points SELECT * FROM {stage} ON CONFLICT ({key}) DO UPDATE SET "
-               "status = EXCLUDED.status, started = EXCLUDED.started, "
-               "finished = EXCLUDED.finished, note = EXCLUDED.note "
-               "WHERE (points.status, points.started, points.finished, points.note) "
-               "IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.started, EXCLUDED.finished, "
-               "EXCLUDED.note)")
+        query = sql.SQL(
+            "INSERT INTO points ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({key}) DO UPDATE "
+            "SET status = EXCLUDED.status, started = EXCLUDED.started, "
+            "finished = EXCLUDED.finished, note = EXCLUDED.note "
+            "WHERE (points.status, points.started, points.finished, points.note) "
+            "IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.started, EXCLUDED.finished, "
+            "EXCLUDED.note)").format(cols=cols, stage=stage, key=key)
     else:
-        sql = f"INSERT INTO {table} SELECT * FROM {stage} ON CONFLICT ({key}) DO NOTHING"
-    added = conn.execute(sql).rowcount
+        query = sql.SQL("INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+                        "ON CONFLICT ({key}) DO NOTHING").format(
+            target=target, cols=cols, stage=stage, key=key)
+    added = conn.execute(query).rowcount
     return added, len(rows)
 
 
+def _check_pg_text(info: RunInfo) -> None:
+    """PostgreSQL text and JSONB cannot hold NUL: refuse it here, before any run is written."""
+    for name, value in vars(info).items():
+        text = json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict) else value
+        if isinstance(text, str) and ("\x00" in text or "\\u0000" in text):
+            raise StoreError(f"{info.source_path}: run field {name} contains a NUL character")
+
+
+def check_runs(paths: list[str | Path]) -> list[RunInfo]:
+    """Read and check every run under ``paths`` before anything is written.
+
+    Raises:
+        StoreError: the first run that is unreadable or holds a value the lab
+            database would not take; nothing has been ingested then.
+    """
+    infos, seen = [], {}
+    for info, reader in iter_runs(paths):
+        try:
+            for table in TABLES:
+                reader.validate(table)
+        finally:
+            reader.close()
+        _check_pg_text(info)
+        if info.run_id in seen:
+            raise StoreError(f"run id {info.run_id} appears twice: {seen[info.run_id]} and "
+                             f"{info.source_path}")
+        seen[info.run_id] = info.source_path
+        infos.append(info)
+    return infos
+
+
 def ingest(paths: list[str | Path], url: str | None = None, conn=None) -> IngestReport:
-    """Ingest every run under ``paths``.
+    """Ingest every run under ``paths``, after checking all of them.
 
     Args:
         paths: results folders, fan-out run folders, or folders of them.
         url: PostgreSQL URL (``--db``/$TPMHIL_DB) when ``conn`` is not given.
         conn: an open, migrated connection (tests and benchmarks pass one).
+
+    Raises:
+        StoreError: an input is not a valid results folder (nothing ingested),
+            or the database refused a run (that run's rows rolled back).
     """
+    import psycopg
+
+    check_runs(paths)
     own = conn is None
     if own:
         conn = connect(database_url(url))
@@ -141,9 +231,12 @@ def ingest(paths: list[str | Path], url: str | None = None, conn=None) -> Ingest
             try:
                 with conn.transaction():
                     report.count("runs", _upsert_run(conn, info), 1)
-                    for table in ("tests", "exchanges", "telemetry", "points", "events"):
+                    for table in TABLES:
                         report.count(table, *_copy_table(conn, info.run_id, folder, table))
                 report.runs.append(info.run_id)
+            except psycopg.Error as exc:
+                raise StoreError(f"lab database refused run {info.run_id} from "
+                                 f"{info.source_path}: {' '.join(str(exc).split())}") from None
             finally:
                 folder.close()
     finally:

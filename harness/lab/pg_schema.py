@@ -120,6 +120,44 @@ CREATE INDEX exchanges_command ON exchanges (run_id, command);
 
 LATEST = MIGRATIONS[-1][0]
 
+#: The columns of each per-run table, in the order of the CREATE TABLEs above,
+#: without ``run_id`` (the ingester adds it). These, and only these, names are
+#: ever read from a results store or written to PostgreSQL: identifiers come
+#: from this schema, never from the incoming store. Each with its kind:
+#: ``int`` (BIGINT), ``int32`` (INTEGER), ``real``, ``text``, ``json`` (JSONB),
+#: and whether NULL is allowed.
+COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "tests": (("id", "int", False), ("nodeid", "text", False), ("outcome", "text", False),
+              ("duration_s", "real", False), ("started", "real", False),
+              ("finished", "real", False), ("markers", "json", False),
+              ("requirements", "json", False), ("spec", "text", False),
+              ("message", "text", False), ("longrepr", "text", False),
+              ("worker", "text", False), ("point_id", "text", True)),
+    "exchanges": (("id", "int", False), ("worker", "text", False), ("seq", "int", False),
+                  ("t_start", "real", False), ("test", "text", False),
+                  ("command_code", "int", False), ("command", "text", False),
+                  ("cmd_size", "int32", False), ("rsp_size", "int32", False),
+                  ("rc", "int", False), ("rc_name", "text", False),
+                  ("duration_s", "real", False), ("retries", "int32", False),
+                  ("bus_transactions", "int32", False), ("bus_bytes", "int32", False),
+                  ("locality", "int32", False), ("error", "text", False),
+                  ("point_id", "text", True)),
+    "telemetry": (("id", "int", False), ("t", "real", False), ("source", "text", False),
+                  ("quantity", "text", False), ("value", "real", False),
+                  ("unit", "text", False), ("point_id", "text", True)),
+    "points": (("point_id", "text", False), ("seq", "int32", False), ("label", "text", False),
+               ("params", "json", False), ("status", "text", False),
+               ("started", "real", True), ("finished", "real", True),
+               ("note", "text", False)),
+    "events": (("id", "int", False), ("t", "real", False), ("kind", "text", False),
+               ("detail", "json", False), ("point_id", "text", True)),
+}
+
+
+def column_names(table: str) -> tuple[str, ...]:
+    """The schema's column names of a per-run table (without run_id)."""
+    return tuple(name for name, _, _ in COLUMNS[table])
+
 
 def migrate(conn) -> int:
     """Bring the database to :data:`LATEST`; return the version it was at.

@@ -19,7 +19,9 @@ from harness.errors import StoreError
 from harness.lab.runs import iter_runs, table_rows
 
 RUN_COLUMNS = ["run_id", "kind", "created", "chip_model", "firmware", "bus", "place",
-               "parent_run", "verdict", "target_uri"]
+               "parent_run", "verdict", "target_uri", "finished"]
+#: Extra per-run facts (not in trend tables): the pytest exit code from summary.json.
+EXIT_COLUMN = "pytest_exit_code"
 TEST_COLUMNS = ["run_id", "nodeid", "outcome", "duration_s", "point_id", "worker"]
 EXCHANGE_COLUMNS = ["run_id", "test", "command", "rc", "duration_s"]
 
@@ -39,19 +41,31 @@ def _frame(columns: list[str], rows: list[tuple], wanted: list[str], run_id: str
     return df[wanted]
 
 
+def _exit_code(summary: dict) -> object:
+    code = summary.get(EXIT_COLUMN)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
 def from_folders(paths: list[str | Path]) -> RunData:
-    """Read results folders (run folders, fan-out folders, folders of runs)."""
+    """Read results folders (run folders, fan-out folders, folders of runs).
+
+    Every store is opened read-only and checked against the lab schema before
+    its rows are used; a bad one stops the command with one line.
+    """
     runs, tests, exchanges = [], [], []
     for info, folder in iter_runs(paths):
         try:
-            runs.append({k: v for k, v in asdict(info).items() if k in RUN_COLUMNS})
+            for table in ("tests", "exchanges"):
+                folder.validate(table)
+            runs.append({**{k: v for k, v in asdict(info).items() if k in RUN_COLUMNS},
+                         EXIT_COLUMN: _exit_code(info.summary)})
             tests.append(_frame(*table_rows(folder, "tests"), TEST_COLUMNS, info.run_id))
             exch = _frame(*table_rows(folder, "exchanges"), EXCHANGE_COLUMNS, info.run_id)
             exchanges.append(exch[exch["rc"] >= 0])  # complete exchanges only
         finally:
             folder.close()
     return RunData(
-        pd.DataFrame(runs, columns=RUN_COLUMNS),
+        pd.DataFrame(runs, columns=[*RUN_COLUMNS, EXIT_COLUMN]),
         pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=TEST_COLUMNS),
         pd.concat(exchanges, ignore_index=True) if exchanges else pd.DataFrame(columns=EXCHANGE_COLUMNS),
     )
@@ -76,14 +90,38 @@ def from_database(conn, run_ids: list[str] | None = None, since: float | None = 
     if since is not None:
         where.append("created >= %s")
         params.append(since)
-    runs = _query(conn, f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE {' AND '.join(where)} "
-                  "ORDER BY created", tuple(params), RUN_COLUMNS)
+    runs = _query(conn, f"SELECT {', '.join(RUN_COLUMNS)}, "
+                  f"CASE WHEN jsonb_typeof(summary->'{EXIT_COLUMN}') = 'number' "
+                  f"THEN (summary->>'{EXIT_COLUMN}')::numeric::bigint END "
+                  f"FROM runs WHERE {' AND '.join(where)} ORDER BY created", tuple(params),
+                  [*RUN_COLUMNS, EXIT_COLUMN])
     ids = list(runs["run_id"])
     tests = _query(conn, f"SELECT {', '.join(TEST_COLUMNS)} FROM tests WHERE run_id = ANY(%s) "
                    "ORDER BY run_id, id", (ids,), TEST_COLUMNS)
     exchanges = _query(conn, f"SELECT {', '.join(EXCHANGE_COLUMNS)} FROM exchanges "
                        "WHERE run_id = ANY(%s) AND rc >= 0", (ids,), EXCHANGE_COLUMNS)
+    conn.rollback()  # read-only: end the implicit transaction
     return RunData(runs, tests, exchanges)
+
+
+def check_complete(data: RunData, ref: str, role: str) -> None:
+    """Refuse a run that cannot be compared: no tests judged, or a crashed or unfinished run.
+
+    Raises:
+        StoreError: naming the run and why.
+    """
+    judged = data.tests[data.tests["outcome"].isin(["passed", "failed", "error"])]
+    if judged.empty:
+        raise StoreError(f"{role} {ref}: no test results (an empty or crashed run); "
+                         "nothing to compare")
+    for _, run in data.runs.iterrows():
+        code = run.get(EXIT_COLUMN)
+        if pd.notna(code) and int(code) not in (0, 1):
+            raise StoreError(f"{role} {ref}: run {run['run_id']} ended with pytest exit code "
+                             f"{int(code)} (interrupted or crashed); not a complete run")
+        if pd.isna(run.get("finished")):
+            raise StoreError(f"{role} {ref}: run {run['run_id']} never finished (no summary); "
+                             "not a complete run")
 
 
 def load_run(ref: str, conn=None) -> RunData:

@@ -78,6 +78,38 @@ def accepted_forms() -> str:
     return "\n".join(f"  {f.example:<48} {f.summary}" for f in forms())
 
 
+#: Parameters every target string may carry (chip profile, virtual-chip options,
+#: hierarchy auth values of the chip under test).
+COMMON_PARAMS = frozenset({"chip", "profile", "disposable", "faults", "platform", "owner_auth",
+                           "endorsement_auth", "lockout_auth"})
+_BUS = frozenset({"addr", "checksum", "cs", "guard_us", "hz", "max_waits", "verify", "sim"})
+#: Parameters each scheme reads (can:// and serial:// check their own, richer sets).
+KNOWN_PARAMS: dict[str, frozenset[str]] = {
+    "swtpm": frozenset({"ctrl", "ekcert", "banks", "state"}),
+    "mssim": frozenset(),
+    "device": frozenset(),
+    "spi": _BUS, "i2c": _BUS, "spi+ftdi": _BUS, "i2c+ftdi": _BUS, "spi+sim": _BUS, "i2c+sim": _BUS,
+    "labgrid": frozenset({"coordinator", "resource", "role", "wait"}),
+    "lgenv": frozenset({"coordinator", "resource", "role", "wait"}),
+}
+#: Schemes that name a server: ``scheme://`` needs HOST:PORT (the bare word spawns one).
+NEEDS_HOST_PORT = ("swtpm", "mssim")
+
+
+def _check(uri: TargetURI) -> None:
+    """Unknown parameters and a ``swtpm://`` without HOST:PORT are errors, not ignored."""
+    known = KNOWN_PARAMS.get(uri.scheme)
+    if known is not None:
+        unknown = sorted(set(uri.params) - known - COMMON_PARAMS)
+        if unknown:
+            raise TargetURIError(
+                f"target {uri.text!r}: unknown parameter {unknown[0]!r}"
+                + (f" (and {', '.join(unknown[1:])})" if unknown[1:] else "")
+                + f"; {uri.scheme} accepts: {', '.join(sorted(known | COMMON_PARAMS))}")
+    if uri.scheme in NEEDS_HOST_PORT and "://" in uri.text:
+        uri.require_host_port()
+
+
 def resolve(text: str | None) -> TargetURI:
     """Parse and check a target string (``None`` -> $TPMHIL_TARGET or ``swtpm``).
 
@@ -96,6 +128,7 @@ def resolve(text: str | None) -> TargetURI:
             f"unknown target kind {uri.scheme!r} in {text!r}\n"
             f"accepted target strings:\n{accepted_forms()}"
         )
+    _check(uri)
     return uri
 
 

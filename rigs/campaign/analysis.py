@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.results.store import STORE_FILE
+from rigs.campaign.verdict import classify
 
 
 def load_frames(store_path: Path) -> dict[str, pd.DataFrame]:
@@ -20,7 +21,7 @@ def load_frames(store_path: Path) -> dict[str, pd.DataFrame]:
         q = lambda sql: pd.read_sql_query(sql, con)  # noqa: E731
         return {
             "points": q("SELECT point_id, seq, label, params, status FROM points"),
-            "tests": q("SELECT nodeid, outcome, finished, point_id FROM tests"),
+            "tests": q("SELECT nodeid, outcome, finished, point_id, message FROM tests"),
             "exchanges": q("SELECT t_start, command, rc, duration_s, retries, error, point_id "
                            "FROM exchanges"),
             "telemetry": q("SELECT t, quantity, value, point_id FROM telemetry"),
@@ -40,10 +41,10 @@ def per_condition(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     measured = measured.rename(columns={"temperature": "temperature_c", "voltage": "voltage_v",
                                         "current": "current_a", "humidity": "humidity_pct"})
     keep = [c for c in ("temperature_c", "voltage_v", "current_a", "humidity_pct") if c in measured]
-    tests = f["tests"]
-    t = tests.assign(passed=tests.outcome.eq("passed"),
-                     failed=tests.outcome.isin(["failed", "error"])).groupby("point_id").agg(
-        tests=("outcome", "size"), passed=("passed", "sum"), failed=("failed", "sum"))
+    tests = classify(f["tests"])
+    t = tests.assign(passed=tests.outcome.eq("passed"), failed=tests.chip_failure).groupby(
+        "point_id").agg(tests=("outcome", "size"), passed=("passed", "sum"),
+                        failed=("failed", "sum"), harness_errors=("harness_error", "sum"))
     t["pass_rate"] = t.passed / t.tests
     ex = f["exchanges"]
     g = ex.groupby("point_id")

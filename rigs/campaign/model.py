@@ -22,13 +22,20 @@ Example::
 from __future__ import annotations
 
 import itertools
+import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ConfigError
+from harness.lab.names import safe_component
 from harness.yaml_file import load_yaml
 from rigs.errors import RigConfigError
+from rigs.safety import Envelope, SafetyError
+
+#: Most points a campaign may expand into (axes x repetitions, summed over entries).
+MAX_POINTS = 5000
 
 _TOP = {"name", "description", "rig", "target", "suites", "defaults", "points", "efp",
         "coupling", "safety", "telemetry", "point_timeout_s", "pytest_args"}
@@ -92,6 +99,7 @@ class Campaign:
     min_temperature_c: float = -70.0
     max_temperature_c: float = 150.0
     max_voltage_v: float = 6.0
+    max_current_a: float | None = None
     telemetry_interval_s: float = 1.0
     point_timeout_s: float = 900.0
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
@@ -107,6 +115,8 @@ class _Reader:
     def number(self, raw: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise self.fail(where, f"expected a number, got {raw!r}")
+        if not math.isfinite(raw):
+            raise self.fail(where, f"{raw!r} is not a finite number")
         if (lo is not None and raw < lo) or (hi is not None and raw > hi):
             raise self.fail(where, f"{raw} is outside [{lo}, {hi}]")
         return float(raw)
@@ -128,7 +138,10 @@ class _Reader:
         if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
             raise self.fail(where, "expected a non-empty list of pytest selections (strings)")
         for text in raw:
-            words = shlex.split(text)
+            try:
+                words = shlex.split(text)
+            except ValueError as exc:  # unbalanced quotes, a trailing backslash
+                raise self.fail(where, f"{text!r}: cannot split into arguments ({exc})") from None
             if any(w in ("-n", "--numprocesses", "--dist") or w.startswith(("-n", "--numprocesses=", "--dist="))
                    and not w.startswith("--no") for w in words):
                 # xdist names its workers gw0, gw1... at every point; exchanges are keyed by
@@ -168,9 +181,16 @@ def _expand(r: _Reader, raw_points: Any, defaults: dict[str, Any], suites: tuple
     if not isinstance(raw_points, list) or not raw_points:
         raise r.fail("points", "expected a non-empty list of points")
     points: list[Point] = []
+    total = 0
     for i, raw in enumerate(raw_points):
         w = f"points[{i}]"
         spec = {**defaults, **r.mapping(raw, w, _POINT)}
+        sizes = [len(_as_list(spec.get("temperature_c"))), len(_as_list(spec.get("voltage_v")))]
+        reps = spec.get("repetitions", 1)
+        total += sizes[0] * sizes[1] * (reps if isinstance(reps, int) and reps > 0 else 1)
+        if total > MAX_POINTS:
+            raise r.fail(w, f"the campaign expands to more than {MAX_POINTS} points "
+                         f"(temperatures x voltages x repetitions); split it into several campaigns")
         temps = [None if t is None else r.number(t, f"{w}.temperature_c", -100, 200)
                  for t in _as_list(spec.get("temperature_c"))]
         volts = [None if v is None else r.number(v, f"{w}.voltage_v", 0, 60)
@@ -201,6 +221,10 @@ def load_campaign(path: str | Path) -> Campaign:
     for key in ("name", "rig", "target", "suites", "points"):
         if key not in top:
             raise r.fail(key, "required field is missing")
+    try:
+        name = safe_component(top["name"], "campaign name")
+    except ConfigError as exc:
+        raise r.fail("name", str(exc)) from None
     rig_path = (path.parent / str(top["rig"])).resolve()
     if not rig_path.is_file():
         raise r.fail("rig", f"rig set-up {rig_path} does not exist")
@@ -217,10 +241,10 @@ def load_campaign(path: str | Path) -> Campaign:
     if coupling.get("fault_model", "fail-safe") not in ("fail-safe", "corrupting"):
         raise r.fail("coupling.fault_model", "expected fail-safe or corrupting")
     safety = r.mapping(top.get("safety"), "safety",
-                       {"min_temperature_c", "max_temperature_c", "max_voltage_v"})
+                       {"min_temperature_c", "max_temperature_c", "max_voltage_v", "max_current_a"})
     telemetry = r.mapping(top.get("telemetry"), "telemetry", {"interval_s"})
     campaign = Campaign(
-        name=str(top["name"]), path=path.resolve(), rig_path=rig_path, targets=targets,
+        name=name, path=path.resolve(), rig_path=rig_path, targets=targets,
         points=_expand(r, top["points"], defaults, suites),
         rated_c=(r.number(rated[0], "efp.rated_c[0]"), r.number(rated[1], "efp.rated_c[1]")),
         rated_voltage_pct=r.number(efp.get("rated_voltage_pct", 10), "efp.rated_voltage_pct", 0, 100),
@@ -230,17 +254,52 @@ def load_campaign(path: str | Path) -> Campaign:
         min_temperature_c=r.number(safety.get("min_temperature_c", -70), "safety.min_temperature_c"),
         max_temperature_c=r.number(safety.get("max_temperature_c", 150), "safety.max_temperature_c"),
         max_voltage_v=r.number(safety.get("max_voltage_v", 6.0), "safety.max_voltage_v", 0),
+        max_current_a=(None if safety.get("max_current_a") is None else
+                       r.number(safety["max_current_a"], "safety.max_current_a", 0)),
         telemetry_interval_s=r.number(telemetry.get("interval_s", 1.0), "telemetry.interval_s", 0.05, 3600),
         point_timeout_s=r.number(top.get("point_timeout_s", 900), "point_timeout_s", 1),
         pytest_args=tuple(r.selections(top["pytest_args"], "pytest_args")) if "pytest_args" in top else (),
     )
-    for p in campaign.points:
-        if p.temperature_c is not None and not campaign.min_temperature_c <= p.temperature_c <= campaign.max_temperature_c:
-            raise r.fail(f"points (point {p.point_id})", f"{p.temperature_c} °C is outside the safety "
-                         f"limits [{campaign.min_temperature_c}, {campaign.max_temperature_c}]")
-        if p.voltage_v is not None and p.voltage_v > campaign.max_voltage_v:
-            raise r.fail(f"points (point {p.point_id})", f"{p.voltage_v} V exceeds safety.max_voltage_v")
+    try:
+        check_safety(campaign)
+    except SafetyError as exc:
+        raise r.fail("safety", str(exc)) from None
     return campaign
+
+
+def envelope(campaign: Campaign) -> Envelope:
+    """The campaign's safety envelope (what its rig is wrapped in)."""
+    return Envelope(campaign.min_temperature_c, campaign.max_temperature_c,
+                    campaign.max_voltage_v, campaign.max_current_a)
+
+
+def check_safety(campaign: Campaign) -> None:
+    """Every value the campaign will command, checked against its envelope.
+
+    Points (temperature, voltage, ramp), brown-out levels and durations,
+    power-cycle off times, and the rig's own nominal voltage and current limit.
+
+    Raises:
+        SafetyError: naming the point and value.
+    """
+    from rigs.setup import check_envelope, load_setup
+
+    env = envelope(campaign)
+    check_envelope(load_setup(campaign.rig_path), env)
+    for p in campaign.points:
+        where = f"point {p.point_id}"
+        if p.temperature_c is not None:
+            env.temperature(p.temperature_c, f"{where} temperature_c")
+        if p.voltage_v is not None:
+            env.voltage(p.voltage_v, f"{where} voltage_v")
+        if p.ramp_c_per_min is not None:
+            env.ramp(p.ramp_c_per_min, f"{where} ramp_c_per_min")
+        for e in p.events:
+            if e.kind == "brown_out":
+                env.voltage(e.params["level_v"], f"{where} brown_out.level_v")
+                env.seconds(e.params["duration_s"], f"{where} brown_out.duration_s")
+            else:
+                env.seconds(e.params.get("off_s", 0.5), f"{where} power_cycle.off_s")
 
 
 def out_of_range(campaign: Campaign, point: Point, nominal_v: float | None) -> bool:

@@ -27,7 +27,7 @@ from harness.errors import HarnessError
 from harness.results.run_folder import RunFolder
 from harness.results.store import TestRecord
 from rigs.campaign.efp_check import REQUIREMENTS, run_efp_check
-from rigs.campaign.model import Campaign, Point, out_of_range, stressed
+from rigs.campaign.model import Campaign, Point, envelope, out_of_range, stressed
 from rigs.campaign.progress import Progress
 from rigs.campaign.telemetry import CouplingState, TelemetrySampler
 from rigs.errors import CampaignAbort, InstrumentError, RigConfigError
@@ -129,7 +129,7 @@ class CampaignRunner:
         self.store.set_meta("kind", "campaign")
 
     def _open(self) -> None:
-        self.rig = Rig(load_setup(self.c.rig_path)).open()
+        self.rig = Rig(load_setup(self.c.rig_path), envelope(self.c)).open()
         self.store.set_meta("rig", {"setup": str(self.c.rig_path), "name": self.rig.setup.name,
                                     "simulated_instruments": self.rig.simulated})
         nominal = self.rig.nominal_voltage()

@@ -52,7 +52,7 @@ def _campaign(tmp_path: Path, extra: str) -> Path:
     ("points: [{temp: 3}]", r"points\[0\]: unknown field.*temp"),
     ("points: [{temperature_c: 20, events: [{melt: {}}]}]", r"points\[0\]\.events\[0\]: unknown event 'melt'"),
     ("points: [{temperature_c: 20, events: [{brown_out: {level_v: 1}}]}]", r"brown_out: needs level_v and duration_s"),
-    ("points: [{temperature_c: 200}]", r"outside the safety limits"),
+    ("points: [{temperature_c: 200}]", r"outside the safety envelope"),
     ("points: []", r"points: expected a non-empty list"),
     ("points: [{temperature_c: 1}]\ncoupling: {fault_model: lying}", r"coupling\.fault_model"),
 ])
