@@ -21,43 +21,57 @@ from harness.reference import cavp
 pytestmark = [pytest.mark.conformance, pytest.mark.kat]
 REQ = ("IEC62443-4-2:CR 4.3", "FIPS140-3:approved-algorithms")
 TPM_RC_SIGNATURE_P2 = 0x2DB
-HASHES = {"SHA256": ("sha256", TPM2_ALG.SHA256), "SHA384": ("sha384", TPM2_ALG.SHA384),
-          "SHA1": ("sha1", TPM2_ALG.SHA1)}
+HASHES = {"SHA1": ("sha1", TPM2_ALG.SHA1, "hashes/SHA1/SHA1ShortMsg.rsp"),
+          "SHA256": ("sha256", TPM2_ALG.SHA256, "hashes/SHA2/SHA256ShortMsg.rsp"),
+          "SHA384": ("sha384", TPM2_ALG.SHA384, "hashes/SHA2/SHA384ShortMsg.rsp"),
+          "SHA512": ("sha512", TPM2_ALG.SHA512, "hashes/SHA2/SHA512ShortMsg.rsp")}
+SEQUENCE = ("cc:TPM2_HashSequenceStart", "cc:TPM2_SequenceUpdate", "cc:TPM2_SequenceComplete")
+needs = pytest.mark.needs
+verifies = pytest.mark.verifies
 
 
 def _sha_vectors(name: str, step: int) -> list[dict]:
-    recs = [r for r in cavp.load(f"hashes/SHA2/{name}ShortMsg.rsp") if "MD" in r]
+    recs = [r for r in cavp.load(HASHES[name][2]) if "MD" in r]
     return recs[::step]
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §15.4 TPM2_Hash, §17.3-§17.5 hash sequences")
 @pytest.mark.requirement(*REQ)
-@pytest.mark.parametrize("name", ["SHA256", "SHA384"])
-def test_sha2_short_messages(tpm, name):
+@needs("cc:TPM2_Hash", *SEQUENCE)
+@verifies("Hash", "HashSequenceStart", "SequenceUpdate", "SequenceComplete")
+@pytest.mark.parametrize("name", [pytest.param(n, marks=needs(f"alg:{HASHES[n][0]}"))
+                                  for n in HASHES])
+def test_sha_short_messages(tpm, name):
     alg = HASHES[name][1]
     vectors = _sha_vectors(name, 8)
     assert len(vectors) >= 8
     for rec in vectors:
         msg = bytes.fromhex(rec["Msg"]) if int(rec["Len"]) else b""
-        digest, _ = tpm.hash(msg, alg, ESYS_TR.OWNER)
+        digest, _ = tpm.hash(msg, alg, ESYS_TR.NULL)
         assert bytes(digest).hex() == rec["MD"], f"Len={rec['Len']}"
     rec = vectors[-1]
     msg = bytes.fromhex(rec["Msg"])
     seq = tpm.hash_sequence_start(b"", alg)
     tpm.sequence_update(seq, msg[: len(msg) // 2])
-    digest, _ = tpm.sequence_complete(seq, msg[len(msg) // 2:], ESYS_TR.OWNER)
+    digest, _ = tpm.sequence_complete(seq, msg[len(msg) // 2:], ESYS_TR.NULL)
     assert bytes(digest).hex() == rec["MD"]
 
 
-@pytest.mark.spec("TPM 2.0 Part 3 §17 hash sequences over a CAVP long message")
+@pytest.mark.spec("TPM 2.0 Part 3 §17 hash sequences over a CAVP long message, in blocks of "
+                  "the chip's TPM_PT_INPUT_BUFFER")
 @pytest.mark.requirement(*REQ)
-def test_sha256_long_message_by_sequence(tpm):
-    rec = [r for r in cavp.load("hashes/SHA2/SHA256LongMsg.rsp") if "MD" in r][0]
+@needs("alg:sha256", *SEQUENCE, "pt:input_buffer>=1")
+@verifies("HashSequenceStart", "SequenceUpdate", "SequenceComplete")
+def test_sha256_long_message_by_sequence(tpm, caps):
+    rec = max((r for r in cavp.load("hashes/SHA2/SHA256LongMsg.rsp") if "MD" in r),
+              key=lambda r: int(r["Len"]))
     msg = bytes.fromhex(rec["Msg"])
+    block = caps.input_buffer  # the largest TPM2B_MAX_BUFFER the chip takes (Part 2 §10.4.8)
+    assert len(msg) > block, "the long message fits one block: no sequence would be tested"
     seq = tpm.hash_sequence_start(b"", TPM2_ALG.SHA256)
-    for i in range(0, len(msg), 1024):
-        tpm.sequence_update(seq, msg[i:i + 1024])
-    digest, _ = tpm.sequence_complete(seq, b"", ESYS_TR.OWNER)
+    for i in range(0, len(msg), block):
+        tpm.sequence_update(seq, msg[i:i + block])
+    digest, _ = tpm.sequence_complete(seq, b"", ESYS_TR.NULL)
     assert bytes(digest).hex() == rec["MD"]
 
 
@@ -77,41 +91,51 @@ def _sym_sensitive(public: TPM2B_PUBLIC, key: bytes) -> TPM2B_SENSITIVE:
     return sensitive
 
 
-def _aes_vectors() -> list[tuple[str, dict]]:
+def _aes_vectors(size: int) -> list[tuple[str, dict]]:
     out = []
-    for size in (128, 256):
-        for kind in ("MMT", "GFSbox"):
-            recs = cavp.load(f"ciphers/AES/CFB/CFB128{kind}{size}.rsp")
-            out += [(f"{kind}{size}-{r['section']}-{r['COUNT']}", r) for r in recs[::3]]
+    for kind in ("MMT", "GFSbox"):
+        recs = cavp.load(f"ciphers/AES/CFB/CFB128{kind}{size}.rsp")
+        out += [(f"{kind}{size}-{r['section']}-{r['COUNT']}", r) for r in recs[::3]]
     return out
+
+
+def _cipher_params():
+    """(command, AES key size) pairs, each needing its command and key size."""
+    return [pytest.param(cmd, size, marks=needs(f"cc:TPM2_{cmd}", f"aes:{size}"),
+                         id=f"{cmd}-aes{size}")
+            for cmd in ("EncryptDecrypt", "EncryptDecrypt2") for size in (128, 256)]
+
+
+def _cipher(tpm, cmd: str, key, decrypt: bool, iv: bytes, data: bytes) -> bytes:
+    if cmd == "EncryptDecrypt2":
+        out, _ = tpm.encrypt_decrypt_2(key, decrypt, TPM2_ALG.CFB, iv, data)
+    else:
+        out, _ = tpm.encrypt_decrypt(key, decrypt, TPM2_ALG.CFB, iv, data)
+    return bytes(out)
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §15.2 TPM2_EncryptDecrypt, §15.3 EncryptDecrypt2, "
                   "§12.3 LoadExternal")
 @pytest.mark.requirement("IEC62443-4-2:CR 4.1", *REQ)
-def test_aes_cfb128_vectors(tpm, identity):
-    vectors = _aes_vectors()
-    assert len(vectors) >= 8
+@needs("alg:aes", "alg:cfb", "cc:TPM2_LoadExternal")
+@verifies("EncryptDecrypt", "EncryptDecrypt2", "LoadExternal")
+@pytest.mark.parametrize("cmd,size", _cipher_params())
+def test_aes_cfb128_vectors(tpm, cmd, size):
+    vectors = _aes_vectors(size)
+    assert len(vectors) >= 4
     for vid, rec in vectors:
         key = _aes_key(tpm, bytes.fromhex(rec["KEY"]))
         iv, pt, ct = (bytes.fromhex(rec[k]) for k in ("IV", "PLAINTEXT", "CIPHERTEXT"))
         decrypt = rec["section"] == "DECRYPT"
         data, expected = (ct, pt) if decrypt else (pt, ct)
-        if "EncryptDecrypt2" in " ".join(identity.commands):
-            out, _ = tpm.encrypt_decrypt_2(key, decrypt, TPM2_ALG.CFB, iv, data)
-            assert bytes(out) == expected, vid
-        out, _ = tpm.encrypt_decrypt(key, decrypt, TPM2_ALG.CFB, iv, data)
-        assert bytes(out) == expected, vid
+        assert _cipher(tpm, cmd, key, decrypt, iv, data) == expected, vid
         tpm.flush_context(key)
 
 
-def _ecdsa_vectors() -> list[tuple[str, dict]]:
-    out = []
-    for section in ("P-256,SHA-256", "P-384,SHA-384"):
-        recs = [r for r in cavp.load("asymmetric/ECDSA/FIPS_186-3/SigVer.rsp")
-                if r["section"] == section]
-        out += [(f"{section}-{i}", r) for i, r in enumerate(recs[:8])]
-    return out
+def _ecdsa_vectors(section: str) -> list[tuple[str, dict]]:
+    recs = [r for r in cavp.load("asymmetric/ECDSA/FIPS_186-3/SigVer.rsp")
+            if r["section"] == section]
+    return [(f"{section}-{i}", r) for i, r in enumerate(recs[:8])]
 
 
 def _verify(tpm, handle, digest: bytes, signature: TPMT_SIGNATURE) -> int:
@@ -125,14 +149,17 @@ def _verify(tpm, handle, digest: bytes, signature: TPMT_SIGNATURE) -> int:
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §20.1 TPM2_VerifySignature (ECDSA, CAVP SigVer)")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.9", *REQ)
-def test_ecdsa_sigver_vectors(tpm, identity):
-    vectors = _ecdsa_vectors()
+@needs("alg:ecc", "alg:ecdsa", "cc:TPM2_VerifySignature", "cc:TPM2_LoadExternal")
+@verifies("VerifySignature", "LoadExternal")
+@pytest.mark.parametrize("section", [
+    pytest.param("P-256,SHA-256", marks=needs("curve:nist_p256", "alg:sha256")),
+    pytest.param("P-384,SHA-384", marks=needs("curve:nist_p384", "alg:sha384"))])
+def test_ecdsa_sigver_vectors(tpm, section):
+    vectors = _ecdsa_vectors(section)
     assert any(r["Result"].startswith("P") for _, r in vectors)
     assert any(r["Result"].startswith("F") for _, r in vectors)
     for vid, rec in vectors:
         p384 = rec["section"].startswith("P-384")
-        if ("nist_p384" if p384 else "nist_p256") not in identity.ecc_curves:
-            continue
         hname = "sha384" if p384 else "sha256"
         public = TPM2B_PUBLIC.parse(f"ecc{384 if p384 else 256}:ecdsa-{hname}:null",
                                     objectAttributes="userwithauth|sign")
@@ -171,6 +198,9 @@ def _rsa_vectors() -> list[dict]:
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §20.1 TPM2_VerifySignature (RSASSA-PKCS1-v1_5, CAVP SigVer15)")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.9", *REQ)
+@needs("alg:rsa", "rsa:2048", "alg:rsassa", "alg:sha256", "cc:TPM2_VerifySignature",
+       "cc:TPM2_LoadExternal")
+@verifies("VerifySignature", "LoadExternal")
 def test_rsa_pkcs1_sigver_vectors(tpm):
     vectors = _rsa_vectors()
     assert {r["Result"][0] for r in vectors} == {"P", "F"}
@@ -194,18 +224,22 @@ def test_rsa_pkcs1_sigver_vectors(tpm):
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §15.2/§15.3 EncryptDecrypt(2): a wrong-size IV is TPM_RC_SIZE")
 @pytest.mark.requirement(*REQ)
-def test_encrypt_decrypt_bad_iv_size(tpm, expect_rc):
+@needs("alg:aes", "alg:cfb", "aes:128", "cc:TPM2_LoadExternal")
+@pytest.mark.parametrize("cmd", [pytest.param("EncryptDecrypt", marks=needs("cc:TPM2_EncryptDecrypt")),
+                                 pytest.param("EncryptDecrypt2",
+                                              marks=needs("cc:TPM2_EncryptDecrypt2"))])
+def test_encrypt_decrypt_bad_iv_size(tpm, expect_rc, cmd):
     key = _aes_key(tpm, bytes(16))
-    with expect_rc(0x095 + 0x340):  # TPM_RC_SIZE (parameter 3)
-        tpm.encrypt_decrypt(key, False, TPM2_ALG.CFB, b"\x00" * 7, b"data")
-    with expect_rc(0x095 + 0x440):  # TPM_RC_SIZE (parameter 4): ivIn is the 4th parameter
-        tpm.encrypt_decrypt_2(key, False, TPM2_ALG.CFB, b"\x00" * 7, b"data")
+    # TPM_RC_SIZE on ivIn: parameter 3 of EncryptDecrypt, parameter 4 of EncryptDecrypt2.
+    with expect_rc(0x095 + (0x340 if cmd == "EncryptDecrypt" else 0x440)):
+        _cipher(tpm, cmd, key, False, b"\x00" * 7, b"data")
 
 
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §12.3 TPM2_LoadExternal: a private key in the owner "
                   "hierarchy is TPM_RC_HIERARCHY")
 @pytest.mark.requirement(*REQ)
+@needs("alg:aes", "alg:cfb", "aes:128", "cc:TPM2_LoadExternal")
 def test_load_external_private_outside_null_hierarchy(tpm, expect_rc):
     public = TPM2B_PUBLIC.parse("aes128cfb", objectAttributes="userwithauth|decrypt|sign")
     sensitive = _sym_sensitive(public, bytes(16))
