@@ -4,6 +4,14 @@ labgrid (>= 24, gRPC coordinator) owns the lab's places and their locks;
 tpm-hil only asks it. Acquiring is the coordinator's atomic AcquirePlace, so
 two runs never hold one place: the second is told who holds it.
 
+labgrid's own workflow comes first: a place the user acquired with
+``labgrid-client -p PLACE acquire``, or that its holder opened to the user with
+``labgrid-client -p PLACE allow HOST/USER``, is used as it is (labgrid's identity:
+``$LG_HOSTNAME``/``$LG_USERNAME``, else the host and login names) and left
+acquired. Waiting for a busy place goes through a labgrid reservation
+(filter ``name=PLACE``), so queued runs get the place in the coordinator's
+order (priority, then age), as ``labgrid-client reserve --wait`` would.
+
 Each run acquires under its own labgrid user name, ``USER+tpmhil-PID``
 (host part as labgrid sets it), so that a run which died without releasing
 can be recognised: a later run on the same host finds that process gone and
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from dataclasses import dataclass
 from getpass import getuser
@@ -56,6 +65,17 @@ def coordinator_address(explicit: str | None) -> str:
         raise ConfigError("no labgrid coordinator: give ?coordinator=HOST:PORT in the target "
                           f"string or set {ENV_COORDINATOR}")
     return address
+
+
+def labgrid_identity() -> str:
+    """``HOST/USER`` as labgrid-client names this user (what ``acquire`` and ``allow`` use)."""
+    host = os.environ.get("LG_HOSTNAME", socket.gethostname())
+    return f"{host}/{os.environ.get('LG_USERNAME', getuser())}"
+
+
+#: How often a waiting reservation is polled (the coordinator also expires
+#: reservations that are not polled for 60 s; labgrid-client polls every second).
+RESERVATION_POLL_S = 1.0
 
 
 def run_user(pid: int | None = None) -> str:
@@ -104,8 +124,11 @@ class Coordinator:
         user = run_user()
 
         class _Session(ClientSession):
+            #: set for a place the user holds: labgrid's checks then see the user
+            as_user: str | None = None
+
             def getuser(self) -> str:  # one labgrid identity per run
-                return user
+                return self.as_user or user
 
             def __attrs_post_init__(self) -> None:
                 super().__attrs_post_init__()
@@ -129,6 +152,7 @@ class Coordinator:
             why = str(exc) or type(exc).__name__
             raise TargetError(f"labgrid coordinator {address}: cannot connect ({why})") from exc
         self.identity = f"{self.session.gethostname()}/{user}"
+        self.reservation: str | None = None
 
     def _run(self, coro, timeout: float = CALL_TIMEOUT_S):
         return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
@@ -149,8 +173,22 @@ class Coordinator:
                               f"(places: {', '.join(sorted(self.session.places)) or 'none'})")
         return found.acquired
 
+    def usable_by_user(self, place: str) -> bool:
+        """Whether the user already holds ``place`` in labgrid's sense: acquired by
+        their labgrid identity, or allowed to it by the holder."""
+        self.sync()
+        found = self.session.places.get(place)
+        if found is None:
+            self.holder(place)  # raises, naming the places there are
+        me = labgrid_identity()
+        usable = bool(found.acquired) and (found.acquired == me or me in (found.allowed or ()))
+        if usable:  # act as the user for this place, as labgrid-client would
+            self.session.as_user = me.split("/", 1)[1]
+        return usable
+
     def acquire(self, place: str, wait_s: float = 0.0) -> None:
-        """Acquire ``place`` atomically on the coordinator, waiting up to ``wait_s``.
+        """Acquire ``place`` atomically on the coordinator, waiting up to ``wait_s``
+        through a labgrid reservation when it is busy.
 
         Raises:
             TargetError: the place is unknown, or held by someone else past the wait.
@@ -158,26 +196,67 @@ class Coordinator:
         import grpc
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
 
-        deadline = time.monotonic() + wait_s
-        reclaimed: set[str] = set()
-        while True:
+        holder = self._reclaim_dead_run(place)
+        if not holder:
+            try:
+                self._run(self.session.stub.AcquirePlace(pb.AcquirePlaceRequest(placename=place)))
+                self.sync()
+                return
+            except grpc.aio.AioRpcError as exc:
+                holder = self.holder(place) or exc.details()
+        if wait_s <= 0:
+            raise TargetError(f"labgrid place {place!r} is held by {holder}; "
+                              "two runs never share a board (wait=SECONDS to queue)")
+        self._acquire_through_reservation(place, wait_s, holder)
+
+    def _reclaim_dead_run(self, place: str) -> str | None:
+        """The place's holder, after releasing it from a dead run of this host (once)."""
+        holder = self.holder(place)
+        if holder and _dead_local_run(holder, self.session.gethostname()):
+            self._release(place, fromuser=holder)  # the coordinator decides whether it may
             holder = self.holder(place)
-            if (holder and holder not in reclaimed
-                    and _dead_local_run(holder, self.session.gethostname())):
-                reclaimed.add(holder)  # once: the coordinator decides whether it may be released
-                self._release(place, fromuser=holder)
-                continue
-            if not holder:
-                try:
+        return holder
+
+    def _acquire_through_reservation(self, place: str, wait_s: float, holder: str) -> None:
+        import grpc
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
+
+        request = pb.CreateReservationRequest(
+            filters={"main": pb.Reservation.Filter(filter={"name": place})}, prio=0.0)
+        token = self._run(self.session.stub.CreateReservation(request)).reservation.token
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                state = self._run(self.session.stub.PollReservation(
+                    pb.PollReservationRequest(token=token))).reservation.state
+                if state == 1:  # ReservationState.allocated: the place is ours to acquire
                     self._run(self.session.stub.AcquirePlace(pb.AcquirePlaceRequest(placename=place)))
                     self.sync()
+                    self.reservation = token
                     return
-                except grpc.aio.AioRpcError as exc:
-                    holder = self.holder(place) or exc.details()
-            if time.monotonic() >= deadline:
-                raise TargetError(f"labgrid place {place!r} is held by {holder}; "
-                                  "two runs never share a board (wait=SECONDS to queue)")
-            time.sleep(0.5)
+                if state not in (0, 1):  # acquired by someone else, expired or invalid
+                    raise TargetError(f"labgrid reservation for place {place!r} ended "
+                                      f"(state {state}) before it was allocated")
+                if time.monotonic() >= deadline:
+                    holder = self.holder(place) or holder
+                    raise TargetError(f"labgrid place {place!r} is held by {holder}; still "
+                                      f"waiting after {wait_s:g} s (reservation {token})")
+                time.sleep(RESERVATION_POLL_S)
+        except grpc.aio.AioRpcError as exc:
+            self._cancel_reservation(token)
+            raise TargetError(f"labgrid place {place!r}: reservation failed ({exc.details()})") from exc
+        except BaseException:
+            self._cancel_reservation(token)
+            raise
+
+    def _cancel_reservation(self, token: str) -> None:
+        import grpc
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
+
+        try:
+            self._run(self.session.stub.CancelReservation(pb.CancelReservationRequest(token=token)))
+        except grpc.aio.AioRpcError:
+            pass  # expired meanwhile: nothing left to cancel
 
     def _release(self, place: str, fromuser: str | None = None) -> None:
         import grpc
@@ -193,8 +272,11 @@ class Coordinator:
             pass  # someone else released or re-acquired it meanwhile: nothing of ours to free
 
     def release(self, place: str) -> None:
-        """Release ``place`` if this run holds it."""
+        """Release ``place`` if this run holds it, and end the reservation it came through."""
         self._release(place, fromuser=self.identity)
+        if self.reservation is not None:
+            self._cancel_reservation(self.reservation)
+            self.reservation = None
 
     def add_place(self, place: str, patterns: list[str]) -> None:
         """Create ``place`` (if missing) matching resources ``EXPORTER/GROUP/CLASS/NAME``."""

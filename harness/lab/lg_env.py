@@ -11,9 +11,16 @@ resource and may name the coordinator (``options: coordinator_address``)::
     options:
       coordinator_address: 192.168.1.2:20408
 
-:func:`tpm_uri_from_lg_env` turns that into ``labgrid://board-a?coordinator=...``,
-so ``pytest suites --lg-env board-a.yaml`` runs on the same place as
-``--tpm labgrid://board-a`` (same acquisition, same release).
+:func:`tpm_uri_from_lg_env` turns that into a target string:
+
+* when the role names a ``TpmHilDriver`` (:mod:`harness.lab.labgrid_driver`),
+  ``lgenv:///PATH?role=main``: labgrid itself builds the target, binds the
+  drivers to the place's resources and lets the user use the place only if they
+  acquired it (``labgrid-client -p board-a acquire``) or were allowed to; power
+  cycles go through the place's power driver;
+* otherwise ``labgrid://board-a?coordinator=...``, the same place as
+  ``--tpm labgrid://board-a`` (used as it is when the user holds it, else
+  acquired for the run and released).
 """
 
 from __future__ import annotations
@@ -51,6 +58,12 @@ def tpm_uri_from_lg_env(path: str | os.PathLike[str], role: str = "main") -> str
         raise ConfigError(f"--lg-env {source}: target {role!r} needs exactly one RemotePlace "
                           f"resource (found {len(places)})")
     (place,) = places  # normalize_config keys resources by their name: the place's name
+    drivers = (targets[role] or {}).get("drivers") or {}
+    names = set(drivers) if isinstance(drivers, dict) else {
+        next(iter(d)) for d in drivers if isinstance(d, dict) and d}
+    if "TpmHilDriver" in names:
+        query = "" if role == "main" else f"?role={role}"
+        return f"lgenv://{source.resolve()}{query}"
     coordinator = (os.environ.get(ENV_COORDINATOR)
                    or config.get_option("coordinator_address", None))
     return f"labgrid://{place}" + (f"?coordinator={coordinator}" if coordinator else "")
