@@ -6,12 +6,14 @@ import hashlib
 import struct
 
 import pytest
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CC, TPM2_SE, TPM2_ST, TPMA_SESSION
+from tpm2_pytss.constants import (
+    ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_CC, TPM2_SE, TPM2_ST, TPMA_SESSION,
+)
 from tpm2_pytss.types import (
     TPM2B_PUBLIC, TPML_CC, TPML_PCR_SELECTION, TPMT_SIG_SCHEME, TPMT_SYM_DEF,
 )
 
-from harness.reference.hashes import TPM_ALG_SHA256
+from harness.reference.hashes import TPM_ALG_SHA256, digest, digest_size
 from harness.reference.names import object_name
 from harness.reference.pcr import composite
 from suites.conformance.signatures import attest_bytes, parse_attest, verify
@@ -21,6 +23,11 @@ REQ = ("IEC62443-4-2:CR 2.12", "IEC62443-4-2:CR 3.4", "IEC62443-4-2:CR 1.9")
 AK = "userwithauth|sign|restricted|fixedtpm|fixedparent|sensitivedataorigin"
 SIGN = "userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin"
 NULL_SCHEME = TPMT_SIG_SCHEME(scheme=TPM2_ALG.NULL)
+OWNER, ENDORSEMENT = "hierarchy:owner", "hierarchy:endorsement"
+P256 = ("alg:ecc", "curve:nist_p256", "alg:ecdsa", "alg:sha256")
+needs = pytest.mark.needs
+verifies = pytest.mark.verifies
+TPM_RH_OWNER = 0x40000001
 
 
 def _ak(primary, hierarchy=ESYS_TR.OWNER):
@@ -29,6 +36,8 @@ def _ak(primary, hierarchy=ESYS_TR.OWNER):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.2 TPM2_Certify")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, *P256, "cc:TPM2_Certify")
+@verifies("Certify")
 def test_certify(tpm, primary):
     ak, ak_pub = _ak(primary)
     obj, obj_pub = primary("ecc256:ecdsa-sha256:null", SIGN)
@@ -45,6 +54,7 @@ def test_certify(tpm, primary):
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §18.2 TPM2_Certify: a non-signing signer is TPM_RC_KEY")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, *P256, "alg:aes", "alg:cfb", "cc:TPM2_Certify")
 def test_certify_with_storage_key_rejected(tpm, primary, expect_rc):
     storage, _ = primary("ecc256:aes128cfb",
                          "userwithauth|restricted|decrypt|fixedtpm|fixedparent|sensitivedataorigin")
@@ -55,6 +65,8 @@ def test_certify_with_storage_key_rejected(tpm, primary, expect_rc):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.3 TPM2_CertifyCreation")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, *P256, "cc:TPM2_CertifyCreation")
+@verifies("CertifyCreation")
 def test_certify_creation(tpm, primary):
     ak, ak_pub = _ak(primary)
     public = TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256:null", objectAttributes=SIGN)
@@ -72,6 +84,7 @@ def test_certify_creation(tpm, primary):
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §18.3 TPM2_CertifyCreation: a wrong creationHash is TPM_RC_TICKET")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, *P256, "cc:TPM2_CertifyCreation")
 def test_certify_creation_wrong_hash(tpm, primary, expect_rc):
     ak, _ = _ak(primary)
     public = TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256:null", objectAttributes=SIGN)
@@ -82,6 +95,8 @@ def test_certify_creation_wrong_hash(tpm, primary, expect_rc):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 TPM2_Quote with pcrDigest recomputed from PCR_Read")
 @pytest.mark.requirement("IEC62443-4-2:EDR 3.14", *REQ)
+@needs(ENDORSEMENT, *P256, "bank:sha256", "cc:TPM2_Quote", "cc:TPM2_ReadClock")
+@verifies("Quote")
 def test_quote_pcr_digest_and_clock(tpm, primary):
     # An endorsement-hierarchy signer: resetCount/restartCount are not obfuscated (Part 1 §36.3).
     ak, ak_pub = _ak(primary, ESYS_TR.ENDORSEMENT)
@@ -102,6 +117,7 @@ def test_quote_pcr_digest_and_clock(tpm, primary):
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 TPM2_Quote: qualifyingData over sizeof(TPMT_HA) is "
                   "TPM_RC_SIZE")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, *P256, "bank:sha256", "cc:TPM2_Quote")
 def test_quote_oversized_nonce(tpm, primary, raw_pw):
     ak, _ = _ak(primary)
     params = struct.pack(">H", 67) + b"q" * 67 + struct.pack(">H", TPM2_ALG.NULL) \
@@ -112,6 +128,8 @@ def test_quote_oversized_nonce(tpm, primary, raw_pw):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.7 TPM2_GetTime, §29.2 TPM2_ReadClock")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, ENDORSEMENT, *P256, "cc:TPM2_GetTime", "cc:TPM2_ReadClock")
+@verifies("GetTime")
 def test_get_time(tpm, primary):
     ak, ak_pub = _ak(primary)
     before = tpm.read_clock()
@@ -129,40 +147,95 @@ def test_get_time(tpm, primary):
 @pytest.mark.spec("TPM 2.0 Part 3 §18.7 TPM2_GetTime: privacyAdminHandle must be the endorsement "
                   "hierarchy")
 @pytest.mark.requirement(*REQ)
+@needs("cc:TPM2_GetTime")
 def test_get_time_wrong_privacy_handle(raw):
     body = struct.pack(">II", 0x40000001, 0x80000000)  # TPM_RH_OWNER as privacy admin
     rc, _ = raw(0x14C, body)
     assert rc == 0x184, hex(rc)  # TPM_RC_VALUE (handle 1)
 
 
-@pytest.mark.spec("TPM 2.0 Part 3 §21.2 SetCommandCodeAuditStatus, §18.5 GetCommandAuditDigest")
+def _u16(v: int) -> bytes:
+    return struct.pack(">H", v)
+
+
+def _u32(v: int) -> bytes:
+    return struct.pack(">I", v)
+
+
+def _audit_extend(alg: int, old: bytes, cp_hash: bytes, rp_hash: bytes) -> bytes:
+    """One audit step: ``H(old || cpHash || rpHash)`` (Part 1 §19.6.11, §33.3)."""
+    return digest(alg, old + cp_hash + rp_hash)
+
+
+def _get_random_hashes(alg: int, requested: int, random: bytes) -> tuple[bytes, bytes]:
+    """cpHash and rpHash of TPM2_GetRandom (Part 1 §18.7, §18.8: no handles)."""
+    cc = int(TPM2_CC.GetRandom)
+    return (digest(alg, _u32(cc) + _u16(requested)),
+            digest(alg, _u32(0) + _u32(cc) + _u16(len(random)) + random))
+
+
+def _audited_commands(tpm) -> list[int]:
+    more, data = tpm.get_capability(TPM2_CAP.AUDIT_COMMANDS, 0, 256)
+    ccs = data.data.auditCommands
+    return sorted(int(ccs[i]) for i in range(len(ccs)))
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §21.2 SetCommandCodeAuditStatus, §18.5 GetCommandAuditDigest; "
+                  "the audit digest recomputed in software (Part 1 §33)")
 @pytest.mark.requirement("IEC62443-4-2:CR 2.8", *REQ)
+@pytest.mark.destructive  # GetCommandAuditDigest empties the board's audit digest and the
+# next audited command advances the NV auditCounter (Part 1 §33.3): neither can be restored.
+@needs(OWNER, ENDORSEMENT, *P256, "cc:TPM2_SetCommandCodeAuditStatus",
+       "cc:TPM2_GetCommandAuditDigest")
+@verifies("SetCommandCodeAuditStatus", "GetCommandAuditDigest")
 def test_command_audit_digest(tpm, primary):
     ak, ak_pub = _ak(primary)
-    tpm.set_command_code_audit_status(TPM2_ALG.SHA256, TPML_CC(), TPML_CC(), ESYS_TR.OWNER)
-    tpm.set_command_code_audit_status(TPM2_ALG.NULL, TPML_CC([TPM2_CC.GetRandom]), TPML_CC(),
-                                      ESYS_TR.OWNER)
+    cc_set, cc_random = int(TPM2_CC.SetCommandCodeAuditStatus), int(TPM2_CC.GetRandom)
+    before = _audited_commands(tpm)
+    if set(before) - {cc_set}:
+        pytest.skip(f"the chip already audits {len(before) - 1} other commands; the digest "
+                    "would include them")
+    attest, _ = tpm.get_command_audit_digest(ak, b"", NULL_SCHEME, ESYS_TR.ENDORSEMENT)
+    alg_before = int(parse_attest(attest).attested.commandAudit.digestAlg)
     try:
-        tpm.get_random(8)
+        if alg_before != TPM_ALG_SHA256:
+            tpm.set_command_code_audit_status(TPM2_ALG.SHA256, TPML_CC(), TPML_CC(), ESYS_TR.OWNER)
+        tpm.get_command_audit_digest(ak, b"", NULL_SCHEME, ESYS_TR.ENDORSEMENT)  # empties it
+        tpm.set_command_code_audit_status(TPM2_ALG.NULL, TPML_CC([TPM2_CC.GetRandom]), TPML_CC(),
+                                          ESYS_TR.OWNER)
+        random = bytes(tpm.get_random(8))
         attest, sig = tpm.get_command_audit_digest(ak, b"audit", NULL_SCHEME, ESYS_TR.ENDORSEMENT)
         verify(ak_pub, attest_bytes(attest), sig)
         info = parse_attest(attest)
         assert info.type == TPM2_ST.ATTEST_COMMAND_AUDIT
         audit = info.attested.commandAudit
         assert audit.digestAlg == TPM2_ALG.SHA256 and audit.auditCounter >= 1
-        # commandDigest = H(TPM_CC list): GetRandom and SetCommandCodeAuditStatus are audited.
-        ccs = {int(TPM2_CC.GetRandom), int(TPM2_CC.SetCommandCodeAuditStatus)}
-        expected = hashlib.sha256(b"".join(struct.pack(">I", c) for c in sorted(ccs))).digest()
-        assert bytes(audit.commandDigest) == expected
+        # commandDigest = H(the audited command codes, in order) (Part 3 §18.5).
+        listed = sorted({cc_set, cc_random})
+        assert _audited_commands(tpm) == listed
+        assert bytes(audit.commandDigest) == digest(TPM_ALG_SHA256, b"".join(map(_u32, listed)))
+        # The digest starts from zeros, then SetCommandCodeAuditStatus (always audited) and
+        # GetRandom are extended into it.
+        params = _u16(int(TPM2_ALG.NULL)) + _u32(1) + _u32(cc_random) + _u32(0)
+        expected = _audit_extend(TPM_ALG_SHA256, bytes(digest_size(TPM_ALG_SHA256)),
+                                 digest(TPM_ALG_SHA256, _u32(cc_set) + _u32(TPM_RH_OWNER) + params),
+                                 digest(TPM_ALG_SHA256, _u32(0) + _u32(cc_set)))
+        expected = _audit_extend(TPM_ALG_SHA256, expected,
+                                 *_get_random_hashes(TPM_ALG_SHA256, 8, random))
+        assert bytes(audit.auditDigest) == expected, "command audit digest differs from software"
     finally:
         tpm.set_command_code_audit_status(TPM2_ALG.NULL, TPML_CC(), TPML_CC([TPM2_CC.GetRandom]),
                                           ESYS_TR.OWNER)
+        if alg_before != TPM_ALG_SHA256 and alg_before != int(TPM2_ALG.NULL):
+            tpm.set_command_code_audit_status(alg_before, TPML_CC(), TPML_CC(), ESYS_TR.OWNER)
+    assert _audited_commands(tpm) == before, "the audit list was not restored"
 
 
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §21.2 SetCommandCodeAuditStatus with the endorsement "
                   "hierarchy is TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)
+@needs("cc:TPM2_SetCommandCodeAuditStatus")
 def test_audit_status_wrong_hierarchy(raw_pw):
     params = struct.pack(">HII", TPM2_ALG.NULL, 0, 0)
     rc, _ = raw_pw(0x140, [0x4000000B], params)
@@ -171,25 +244,31 @@ def test_audit_status_wrong_hierarchy(raw_pw):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.6 TPM2_GetSessionAuditDigest")
 @pytest.mark.requirement("IEC62443-4-2:CR 2.8", *REQ)
+@needs(OWNER, ENDORSEMENT, *P256, "cc:TPM2_GetSessionAuditDigest")
+@verifies("GetSessionAuditDigest")
 def test_session_audit_digest(tpm, primary):
     ak, ak_pub = _ak(primary)
     s = tpm.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.HMAC,
                                TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL), TPM2_ALG.SHA256)
     tpm.trsess_set_attributes(s, TPMA_SESSION.AUDIT | TPMA_SESSION.CONTINUESESSION)
-    tpm.get_random(4, session1=s)
-    tpm.get_random(4, session1=s)
+    expected = bytes(digest_size(TPM_ALG_SHA256))  # starts as a Zero Digest (Part 1 §19.6.11)
+    for requested in (4, 7):
+        random = bytes(tpm.get_random(requested, session1=s))
+        expected = _audit_extend(TPM_ALG_SHA256, expected,
+                                 *_get_random_hashes(TPM_ALG_SHA256, requested, random))
     attest, sig = tpm.get_session_audit_digest(ak, s, b"sa", NULL_SCHEME, ESYS_TR.ENDORSEMENT)
     verify(ak_pub, attest_bytes(attest), sig)
     info = parse_attest(attest)
     assert info.type == TPM2_ST.ATTEST_SESSION_AUDIT
-    assert len(bytes(info.attested.sessionAudit.sessionDigest)) == 32
-    assert bytes(info.attested.sessionAudit.sessionDigest) != bytes(32)
+    assert bytes(info.attested.sessionAudit.sessionDigest) == expected, \
+        "session audit digest differs from the one computed in software"
 
 
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §18.6 TPM2_GetSessionAuditDigest of a non-audit session is "
                   "TPM_RC_TYPE")
 @pytest.mark.requirement(*REQ)
+@needs(OWNER, ENDORSEMENT, *P256, "cc:TPM2_GetSessionAuditDigest")
 def test_session_audit_digest_of_non_audit_session(tpm, primary, expect_rc):
     ak, _ = _ak(primary)
     s = tpm.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.HMAC,
