@@ -8,10 +8,12 @@ timeout and runs with a fresh, throw-away profile directory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from harness.errors import HarnessError
 
@@ -72,6 +74,53 @@ def html_to_pdf(html: Path, pdf: Path) -> Path:
     run_chromium(["--no-pdf-header-footer", "--print-to-pdf-no-header",
                   f"--print-to-pdf={pdf}", html.resolve().as_uri()], pdf)
     return pdf
+
+
+def page_texts(pdf: Path, timeout_s: float = 120.0) -> list[str]:
+    """The text of each page of ``pdf`` (poppler's pdftotext; pages split at form feeds)."""
+    try:
+        proc = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                              text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RenderError(f"pdftotext could not read {pdf.name}: {exc}") from exc
+    if proc.returncode != 0:
+        raise RenderError(f"pdftotext could not read {pdf.name}: {proc.stderr.strip()[-200:]}")
+    return proc.stdout.split("\f")
+
+
+def heading_pages(pages: list[str], headings: list[tuple[str, str]], after: str = "Contents") -> dict[str, int]:
+    """The page (1-based) each heading starts on, searched in order after the contents page.
+
+    Args:
+        pages: text per page.
+        headings: (section id, heading text) in document order.
+    """
+    found: dict[str, int] = {}
+    start = next((i for i, text in enumerate(pages) if after in text), 0)
+    for sid, heading in headings:
+        # a heading's words are one or two blanks apart; a contents line spreads them wide
+        pattern = re.compile(r"(?m)^\s*" + r" {1,2}".join(map(re.escape, heading.split())) + r"\s*$")
+        for index in range(start, len(pages)):
+            if pattern.search(pages[index]):
+                found[sid] = index + 1
+                start = index
+                break
+    return found
+
+
+def print_with_toc(render: Callable[[dict[str, int]], Path], headings: list[tuple[str, str]],
+                   pdf: Path) -> Path:
+    """Print twice: once to find the page of each heading, then with those pages in the contents.
+
+    Args:
+        render: writes the HTML for given page numbers ({section id: page}) and returns its path.
+        headings: (section id, heading text) in document order.
+    """
+    html_to_pdf(render({}), pdf)
+    if shutil.which("pdftotext") is None:
+        return pdf    # contents without page numbers; the PDF is still complete
+    pages = heading_pages(page_texts(pdf), headings)
+    return html_to_pdf(render(pages), pdf)
 
 
 def screenshot(html: Path, png: Path, width: int = 1280, height: int = 2400) -> Path:

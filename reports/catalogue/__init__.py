@@ -9,6 +9,7 @@ file, entry and field of any problem.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +22,7 @@ from harness.yaml_file import load_yaml
 CATALOGUE_FILE = Path(__file__).with_name("requirements.yaml")
 
 _ENTRY_FIELDS = {"id", "aliases", "group", "title", "text", "markers", "commands", "environmental",
-                 "events"}
+                 "events", "rationale", "limits", "partial", "needs", "excludes", "identity_requires"}
 
 
 def normalise_id(req_id: str) -> str:
@@ -29,6 +30,38 @@ def normalise_id(req_id: str) -> str:
     text = re.sub(r"\s+", " ", req_id.strip())
     text = re.sub(r"\s*:\s*", ":", text, count=1)
     return text.casefold()
+
+
+@dataclass(frozen=True)
+class Need:
+    """Evidence a requirement cannot pass without: one passed test matching ``tests`` or ``markers``.
+
+    Attributes:
+        what: what the evidence shows, in the assessor's words.
+        tests: fnmatch patterns on the test node id (parameters stripped).
+        markers: pytest markers any of which also satisfies the need.
+    """
+
+    what: str
+    tests: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()
+
+    def matches(self, nodeid: str, markers: tuple[str, ...] | list[str] = ()) -> bool:
+        base = nodeid.split("[", 1)[0]
+        return (any(fnmatch.fnmatchcase(base, p) for p in self.tests)
+                or any(m in self.markers for m in markers))
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Tests that name a requirement but are no evidence for it, and why."""
+
+    tests: tuple[str, ...]
+    why: str
+
+    def matches(self, nodeid: str) -> bool:
+        base = nodeid.split("[", 1)[0]
+        return any(fnmatch.fnmatchcase(base, p) for p in self.tests)
 
 
 @dataclass(frozen=True)
@@ -49,6 +82,13 @@ class Requirement:
         environmental: True when campaign conditions are part of the evidence.
         events: campaign event kinds (power_cycle, brown_out...): a test that ran
             at a point with such an event gives evidence for this entry.
+        rationale: one line: why the mapped tests are evidence for this entry.
+        limits: what no test run can show for this entry ("" when tests can).
+        partial: tests cover only part of the entry: at best "insufficient evidence".
+        needs: evidence without which the entry cannot pass.
+        excludes: tests that name the entry but are not counted for it.
+        identity_requires: chip identity fields (identity.json) the entry needs,
+            e.g. ``{"fips_mode": True}``; otherwise "not demonstrated".
     """
 
     id: str
@@ -63,6 +103,12 @@ class Requirement:
     commands: tuple[str, ...] = ()
     environmental: bool = False
     events: tuple[str, ...] = ()
+    rationale: str = ""
+    limits: str = ""
+    partial: bool = False
+    needs: tuple[Need, ...] = ()
+    excludes: tuple[Exclusion, ...] = ()
+    identity_requires: tuple[tuple[str, object], ...] = ()
 
     @property
     def oscal_id(self) -> str:
@@ -106,6 +152,36 @@ def _field(entry: dict, name: str, where: str, kind: type, default=None):
     return value
 
 
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _needs(entry: dict, where: str) -> tuple[Need, ...]:
+    out = []
+    for i, item in enumerate(_field(entry, "needs", where, list, [])):
+        at = f"{where}: needs[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("what"), str) \
+                or set(item) - {"what", "tests", "markers"}:
+            raise ConfigError(f"{at}: expected {{what: text, tests: [patterns], markers: [names]}}")
+        need = Need(item["what"], _strings(item.get("tests", []), at), _strings(item.get("markers", []), at))
+        if not need.tests and not need.markers:
+            raise ConfigError(f"{at}: names no test pattern and no marker")
+        out.append(need)
+    return tuple(out)
+
+
+def _excludes(entry: dict, where: str) -> tuple[Exclusion, ...]:
+    out = []
+    for i, item in enumerate(_field(entry, "excludes", where, list, [])):
+        at = f"{where}: excludes[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("why"), str) or set(item) - {"tests", "why"}:
+            raise ConfigError(f"{at}: expected {{tests: [patterns], why: text}}")
+        out.append(Exclusion(_strings(item.get("tests", []), at), item["why"]))
+    return tuple(out)
+
+
 def _parse_entry(entry: object, index: int, path: Path, standards: dict) -> Requirement:
     where = f"{path}: requirements[{index}]"
     if not isinstance(entry, dict):
@@ -130,6 +206,11 @@ def _parse_entry(entry: object, index: int, path: Path, standards: dict) -> Requ
         commands=tuple(_field(entry, "commands", where, list, [])),
         environmental=bool(_field(entry, "environmental", where, bool, False)),
         events=tuple(_field(entry, "events", where, list, [])),
+        rationale=_field(entry, "rationale", where, str, ""),
+        limits=_field(entry, "limits", where, str, ""),
+        partial=bool(_field(entry, "partial", where, bool, False)),
+        needs=_needs(entry, where), excludes=_excludes(entry, where),
+        identity_requires=tuple(sorted(_field(entry, "identity_requires", where, dict, {}).items())),
     )
 
 
@@ -163,5 +244,5 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
     return parse_catalogue(Path(path) if path else CATALOGUE_FILE)
 
 
-__all__ = ["CATALOGUE_FILE", "Catalogue", "Requirement", "load_catalogue", "normalise_id",
+__all__ = ["CATALOGUE_FILE", "Catalogue", "Exclusion", "Need", "Requirement", "load_catalogue", "normalise_id",
            "parse_catalogue"]
