@@ -9,6 +9,7 @@ certificate NV indices exist.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from tpm2_pytss.constants import TPM2_ALG, TPM2_CAP, TPM2_ECC
 
@@ -70,6 +71,7 @@ class ChipIdentity:
     command_codes: list[int] = field(default_factory=list)
     pcr_banks: list[str] = field(default_factory=list)
     ek_certificates: dict[str, str] = field(default_factory=dict)
+    endorsement: dict[str, Any] = field(default_factory=dict)   # harness.provenance.ek_summary
     platform_certificate: bool = False
     nv_index_max: int = 0
     nv_buffer_max: int = 0
@@ -175,6 +177,12 @@ def _curve_name(curve: int) -> str:
         return f"curve_0x{curve:04x}"
 
 
+def _ek_summary(esapi, indices: list[int]) -> dict[str, Any]:
+    from harness.provenance import ek_summary  # EK certificate serial and public key hash
+
+    return ek_summary(esapi, indices)
+
+
 def probe(esapi) -> ChipIdentity:
     """Read the chip's identity with GetCapability. Safe on any chip."""
     props = read_properties(esapi)
@@ -204,6 +212,7 @@ def probe(esapi) -> ChipIdentity:
         command_codes=commands,
         pcr_banks=sorted(list_pcr_banks(esapi)),
         ek_certificates={f"0x{h:08x}": EK_CERT_INDICES[h] for h in nv if h in EK_CERT_INDICES},
+        endorsement=_ek_summary(esapi, [h for h in EK_CERT_INDICES if h in nv]),
         platform_certificate=PLATFORM_CERT_INDEX in nv,
         nv_index_max=props.get(PT.NV_INDEX_MAX, 0),
         nv_buffer_max=props.get(PT.NV_BUFFER_MAX, 0),

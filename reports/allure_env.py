@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.results.run_folder import RunFolder
+from harness.secrets import scrub
 from reports.run_data import rig_text
 
 # First match wins (Allure's rule), so the specific categories come first. The
@@ -52,9 +53,9 @@ def environment(folder: Path) -> dict[str, str]:
     ident = _read(folder / "identity.json")
     target = _read(folder / "target.json")
     summary = _read(folder / "summary.json")
-    run = RunFolder(folder)
+    run = RunFolder.open_readonly(folder)   # an input: never written
     try:
-        meta = run.store.meta() if (folder / "store.sqlite").exists() else {}
+        meta = run.store.meta() if (folder / "store.sqlite").is_file() else {}
     finally:
         run.close()
     chip = " ".join(str(p) for p in (ident.get("manufacturer"), str(ident.get("vendor", "")).strip()) if p)
@@ -72,19 +73,20 @@ def environment(folder: Path) -> dict[str, str]:
     }
 
 
-def write(run_folder: RunFolder | Path | str) -> Path:
+def write(run_folder: RunFolder | Path | str, out: Path | None = None) -> Path:
     """Write environment.properties and categories.json into the folder's allure-results.
 
     Args:
         run_folder: a :class:`RunFolder` or the path of a results folder.
+        out: where to write (default: the folder's allure-results).
 
     Returns:
         The allure-results directory.
     """
     folder = run_folder.path if isinstance(run_folder, RunFolder) else Path(run_folder)
-    out = folder / "allure-results"
+    out = Path(out) if out is not None else folder / "allure-results"
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key}={_escape(value)}" for key, value in environment(folder).items()]
+    lines = [f"{key}={_escape(scrub(value))}" for key, value in environment(folder).items()]
     (out / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n", encoding="utf-8")
     return out

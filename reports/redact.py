@@ -2,91 +2,110 @@
 
 Failure messages and tracebacks can carry what a test held in local
 variables: auth values, HMAC keys, private key PEMs. Everything a report
-copies from the results store passes through :func:`redact` first, and
-evidence files holding private key material are withheld
-(:func:`holds_private_key`).
+copies from a results folder passes through :func:`harness.secrets.scrub`
+(registered secrets of this process, then patterns), whatever its type:
+
+- text files (anything that decodes as UTF-8, whatever its suffix) and JSON
+  are scrubbed;
+- images (PNG, JPEG, GIF) are copied as they are: plots carry no free text;
+- Parquet tables are re-written with their text columns scrubbed;
+- any other binary file (SQLite databases, DER structures, event logs) is
+  copied as it is only when its bytes, read as Latin-1, hold nothing the
+  scrubber would remove; otherwise it is withheld, with the reason listed;
+- files holding PEM private-key material are withheld.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-REDACTED = "[REDACTED]"
+from harness.secrets import REDACTED, scrub, scrub_json
 
-_PEM_PRIVATE = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----.*?(?:-----END \1-----|\Z)", re.S)
-# name = value / name: value / name=b'..' where the name says it is a secret.
-_SECRET_NAME = r"(?:[A-Za-z_]*(?:auth|password|passwd|passphrase|secret|private|priv_key|privkey|" \
-               r"hmac_key|sym_key|seed_value|sensitive)[A-Za-z_0-9]*|pin|seed)"
-_ASSIGN = re.compile(
-    rf"(?P<name>\b{_SECRET_NAME})(?P<op>\s*(?:=|:|->)\s*)"
-    r"(?P<value>b?'[^'\n]*'|b?\"[^\"\n]*\"|[^\s,;)\]}\"'<>&]+)",
-    re.I)
+__all__ = ["REDACTED", "redact", "redact_json", "redact_url_credentials", "copy_redacted",
+           "holds_private_key", "withhold_reason"]
+
 _PRIVATE_MARKERS = (b"PRIVATE KEY-----",)
-# user:password@ in URLs (postgresql://, labgrid coordinators, remote targets).
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s\"']+@")
-
-
-def redact_url_credentials(text: str) -> str:
-    """``scheme://user:pass@host`` -> ``scheme://[REDACTED]@host``; safe inside JSON and YAML."""
-    return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+_IMAGES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+_PARQUET = b"PAR1"
 
 
 def redact(text: str | None) -> str:
-    """``text`` with private-key PEM blocks and secret-named values replaced.
+    """``text`` with private-key PEM blocks, registered secrets and secret-named values replaced."""
+    return scrub(text)
 
-    Args:
-        text: a failure message, traceback or any free text from the store.
 
-    Returns:
-        The text with every secret replaced by ``[REDACTED]``.
-    """
-    if not text:
-        return ""
-    text = _PEM_PRIVATE.sub(f"-----{REDACTED} PRIVATE KEY-----", text)
-    text = redact_url_credentials(text)
-    return _ASSIGN.sub(lambda m: f"{m.group('name')}{m.group('op')}{REDACTED}", text)
+def redact_url_credentials(text: str) -> str:
+    """Kept for callers of the old name: the full scrubber (URL userinfo included)."""
+    return scrub(text)
 
 
 def redact_json(value: Any) -> Any:
-    """A JSON value with :func:`redact` applied to every string in it."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [redact_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: redact_json(v) for k, v in value.items()}
-    return value
+    """A JSON value with every string scrubbed and secret-named members replaced."""
+    return scrub_json(value)
 
 
-_TEXT_SUFFIXES = {".txt", ".csv", ".log", ".properties", ".yaml", ".yml", ".md", ".xml"}
+def _copy_parquet(src: Path, dest: Path) -> str | None:
+    try:
+        import pandas as pd
+
+        df = pd.read_parquet(src)
+        for col in df.columns:
+            if df[col].dtype == object:
+                df[col] = [scrub(v) if isinstance(v, str) else v for v in df[col]]
+        df.to_parquet(dest, index=False)
+    except Exception as exc:  # no pyarrow, or not a Parquet file after all
+        return f"Parquet table that could not be scrubbed ({type(exc).__name__})"
+    return None
 
 
-def copy_redacted(src: Path, dest: Path) -> bool:
-    """Copy a file with secrets redacted (JSON strings, text files); withhold private keys.
+def withhold_reason(src: Path) -> str | None:
+    """Why ``src`` may not travel in a package as it is, or None."""
+    data = src.read_bytes()
+    if any(marker in data for marker in _PRIVATE_MARKERS):
+        return "holds private key material"
+    return None
+
+
+def copy_redacted(src: Path, dest: Path) -> str | None:
+    """Copy one file into a package with its secrets scrubbed.
+
+    Args:
+        src: a regular file of the results folder (never a symlink: the caller checks).
+        dest: where it goes in the package.
 
     Returns:
-        False when the file was withheld because it holds private key material.
+        None when copied, else the reason it was withheld.
     """
-    if holds_private_key(src):
-        return False
-    if src.suffix == ".json":
-        try:
-            data = json.loads(src.read_text(encoding="utf-8"))
-        except ValueError:
-            data = None
-        if data is not None:
-            dest.write_text(json.dumps(redact_json(data)), encoding="utf-8")
-            return True
-    if src.suffix in _TEXT_SUFFIXES:
-        dest.write_text(redact(src.read_text(encoding="utf-8", errors="replace")), encoding="utf-8")
-        return True
+    data = src.read_bytes()
+    reason = withhold_reason(src)
+    if reason:
+        return reason
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        if src.suffix == ".json":
+            try:
+                dest.write_text(json.dumps(scrub_json(json.loads(text))), encoding="utf-8")
+                return None
+            except ValueError:
+                pass
+        dest.write_text(scrub(text), encoding="utf-8")
+        return None
+    if data.startswith(_IMAGES):
+        shutil.copyfile(src, dest)
+        return None
+    if data.startswith(_PARQUET):
+        return _copy_parquet(src, dest)
+    latin = data.decode("latin-1")
+    if scrub(latin) != latin:
+        return "binary file holding text that looks like a secret (cannot be scrubbed in place)"
     shutil.copyfile(src, dest)
-    return True
+    return None
 
 
 def holds_private_key(path: Path) -> bool:

@@ -9,6 +9,7 @@ target.json, profile.yaml) plus the files under evidence/.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 
 from harness.errors import StoreError
 from harness.results.run_folder import RunFolder
+from harness.results.safe_names import UnsafeNameError, safe_component
 from harness.results.store import STORE_FILE
 from reports.redact import redact, redact_url_credentials
 
@@ -44,6 +46,9 @@ class RunData:
         other_files: every other file the run wrote (audit.json, junit.xml,
             campaign tables and plots, pytest logs...), relative to the folder;
             not the store, allure-results/, hidden entries or evidence packages.
+        refused: entries that are not copied, with the reason (symbolic links
+            leading outside the folder, special files).
+        provenance: provenance.json of the folder (empty when absent).
     """
 
     path: Path
@@ -57,6 +62,8 @@ class RunData:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     evidence_files: list[Path] = field(default_factory=list)
     other_files: list[Path] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tests(self) -> pd.DataFrame:
@@ -149,12 +156,15 @@ def rig_text(rig: Any) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
+    if path.is_symlink() or not path.is_file():
+        raise StoreError(f"{path}: not a regular file (symbolic links are not followed)")
     try:
-        data = json.loads(redact_url_credentials(path.read_text()))
+        data = json.loads(redact_url_credentials(path.read_bytes().decode("utf-8")))
     except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: not readable JSON ({exc})") from exc
+        raise StoreError(f"{path}: not readable JSON ({type(exc).__name__}: "
+                         f"{str(exc)[:120]})") from None
     if not isinstance(data, dict):
         raise StoreError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -187,15 +197,43 @@ def _prepare_other(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _other_files(path: Path) -> list[Path]:
+def _walk(path: Path) -> tuple[list[Path], dict[str, str]]:
+    """Regular files under ``path`` (relative), symlinks resolved inside ``path`` only.
+
+    Returns:
+        The files, and the entries refused with the reason.
+    """
+    root = path.resolve()
+    files, refused = [], {}
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        here = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            item = here / name
+            rel = item.relative_to(path)
+            if item.is_symlink():
+                target = item.resolve()
+                if not target.is_relative_to(root):
+                    refused[rel.as_posix()] = "symbolic link leading outside the results folder"
+                elif target.is_file():
+                    files.append(rel)   # read through the link: its target is in the folder
+                elif not target.is_dir():
+                    refused[rel.as_posix()] = "dangling symbolic link"
+            elif name in filenames:
+                if item.is_file():
+                    files.append(rel)
+                else:
+                    refused[rel.as_posix()] = "not a regular file"
+    return sorted(files), refused
+
+
+def _other_files(path: Path, files: list[Path]) -> list[Path]:
     out = []
-    for item in sorted(path.rglob("*")):
-        rel = item.relative_to(path)
+    for rel in files:
         top = rel.parts[0]
-        if (not item.is_file() or top.startswith(".") or top.startswith(STORE_FILE)
-                or top in _NOT_OTHER or str(rel) in RUN_FILES
-                or (path / top / "manifest.json").exists()):   # an evidence package of the run
-            continue
+        if (top.startswith(".") or top.startswith(STORE_FILE) or top in _NOT_OTHER
+                or str(rel) in RUN_FILES or rel.as_posix() == "provenance.json"
+                or (len(rel.parts) > 1 and (path / top / "manifest.json").exists())):
+            continue   # the store, evidence, allure, run files, an evidence package of the run
         out.append(rel)
     return out
 
@@ -210,9 +248,11 @@ def load_run(path: str | Path) -> RunData:
         StoreError: the folder or its store is missing or unreadable.
     """
     path = Path(path)
-    if not (path / STORE_FILE).is_file():
-        raise StoreError(f"{path} is not a results folder: no {STORE_FILE} in it")
-    folder = RunFolder(path)
+    if not path.is_dir():
+        raise StoreError(f"{path} is not a results folder: not a directory")
+    if (path / STORE_FILE).is_symlink() or not (path / STORE_FILE).is_file():
+        raise StoreError(f"{path} is not a results folder: no {STORE_FILE} (a regular file) in it")
+    folder = RunFolder.open_readonly(path)
     try:
         store = folder.store
         tables = {name: store.frame(name) for name in TABLES}
@@ -221,16 +261,23 @@ def load_run(path: str | Path) -> RunData:
         folder.close()
     tables = {name: _prepare_other(df) for name, df in tables.items()}
     tables["tests"] = _prepare_tests(tables["tests"], path)
+    try:
+        run_id = safe_component(meta.get("run_id") or path.name, f"{path / STORE_FILE}: run_id")
+    except UnsafeNameError as exc:
+        raise StoreError(str(exc)) from None
     profile = path / "profile.yaml"
-    evidence = path / "evidence"
-    files = sorted(p.relative_to(path) for p in evidence.rglob("*") if p.is_file()) \
-        if evidence.is_dir() else []
+    files, refused = _walk(path)
+    evidence = [rel for rel in files if rel.parts[0] == "evidence"]
+    profile_text = ""
+    if profile.is_file() and not profile.is_symlink():
+        profile_text = redact_url_credentials(profile.read_bytes().decode("utf-8", "replace"))
     return RunData(
-        path=path, run_id=str(meta.get("run_id") or path.name), kind=str(meta.get("kind", "run")),
+        path=path, run_id=run_id, kind=str(meta.get("kind", "run")),
         meta=meta, summary=_read_json(path / "summary.json"),
         identity=_read_json(path / "identity.json"), target=_read_json(path / "target.json"),
-        profile_text=redact_url_credentials(profile.read_text()) if profile.is_file() else "",
-        tables=tables, evidence_files=files, other_files=_other_files(path),
+        profile_text=profile_text, tables=tables, evidence_files=evidence,
+        other_files=_other_files(path, files), refused=refused,
+        provenance=_read_json(path / "provenance.json"),
     )
 
 

@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--places", default=None, metavar="MATCH",
                    help="run on every labgrid place matching MATCH, in parallel, into one run")
     p.add_argument("--no-report", action="store_true", help="do not build the report package")
+    p.add_argument("--dut", default=None, metavar="SERIAL",
+                   help="board / DUT serial for the provenance record (default $TPMHIL_DUT)")
+    p.add_argument("--operator", default=None, help="who ran it (default $TPMHIL_OPERATOR)")
+    p.add_argument("--lab", default=None, help="lab name (default $TPMHIL_LAB)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
@@ -44,9 +48,12 @@ def run(args: argparse.Namespace) -> int:
     uri = resolve(args.tpm)  # fail at once on a malformed target string
     paths = suite_paths(args.suite)
     folder = RunFolder.create(args.results, args.run_id)
-    folder.store.set_meta("target_uri", uri.text)
+    folder.store.set_meta("target_uri", uri.redacted())
+    for key in ("dut", "operator", "lab"):   # provenance.json (harness.provenance)
+        if getattr(args, key, None):
+            folder.store.set_meta(key, getattr(args, key))
     folder.store.set_meta("suites", [str(p) for p in paths])
-    print(f"tpmhil run: {uri.text} -> {folder.path}", flush=True)
+    print(f"tpmhil run: {uri.redacted()} -> {folder.path}", flush=True)
     code = SuiteRun(
         target=uri.text, folder=folder, paths=paths, markexpr=args.markexpr,
         keyword=args.keyword, workers=args.workers, chip_profile=args.chip_profile,

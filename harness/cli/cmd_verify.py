@@ -1,4 +1,10 @@
-"""``tpmhil verify PACKAGE [--key PUBLIC_KEY]``: check an evidence package's manifest and signature."""
+"""``tpmhil verify PACKAGE [--key LAB.pub]``: check an evidence package's integrity and origin.
+
+Exit 0: every file matches, the signature holds, and the signer is the pinned
+key (``--key`` or ``$TPMHIL_LAB_PUBKEY``). Exit 1: anything changed, a bad
+signature, another signer than the pinned key, or no pinned key at all
+("integrity OK, origin NOT checked"). Exit 2: not a package.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,15 @@ import argparse
 from pathlib import Path
 
 COMMAND = "verify"
-HELP = "check every file digest and the Ed25519 signature of an evidence package"
+HELP = "check every file digest and the signature of an evidence package against the lab's key"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("package", type=Path, metavar="PACKAGE", help="evidence package folder")
     parser.add_argument("--key", type=Path, default=None,
-                        help="the lab's trusted public key (PEM); without it the key shipped in "
-                             "the package is used, which proves integrity but not origin")
+                        help="the lab's pinned public key (PEM: the Ed25519 lab key's .pub.pem, or "
+                             "the TPM signing key's public key); default $TPMHIL_LAB_PUBKEY. "
+                             "Without one only integrity is checked, and verify exits 1")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,9 +33,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"{label}: {name}")
     for problem in result.problems:
         print(f"problem: {problem}")
-    state = "OK" if result.ok else "FAILED"
-    print(f"{args.package}: {state}: {result.checked} files listed, {len(result.changed)} changed, "
-          f"{len(result.missing)} missing, {len(result.added)} added; signature "
-          f"{'valid' if result.signature_ok else 'INVALID'} under the {result.key_source} "
-          f"(sha256 {result.key_fingerprint[:16]}...)")
-    return 0 if result.ok else 1
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.tpm:
+        print(f"TPM: key resident in the TPM with EK certificate serial "
+              f"{result.tpm.get('ek_certificate_serial')} (issuer "
+              f"{result.tpm.get('ek_certificate_issuer')}), EK public sha256 "
+              f"{result.tpm.get('ek_public_sha256')}")
+    counts = (f"{result.checked} files listed, {len(result.changed)} changed, "
+              f"{len(result.missing)} missing, {len(result.added)} added")
+    signer = f"{result.signer} key {result.key_fingerprint or '?'}"
+    if not result.ok:
+        print(f"{args.package}: FAILED: {counts}; signature "
+              f"{'valid' if result.signature_ok else 'INVALID'} ({signer})")
+        return 1
+    if not result.origin_checked:
+        print(f"{args.package}: integrity OK, origin NOT checked: no --key (or "
+              f"$TPMHIL_LAB_PUBKEY) pinned; {counts}; signed by {signer}, which is only the key "
+              "the package carries")
+        return 1
+    print(f"{args.package}: OK: {counts}; signature valid under the {result.key_source} "
+          f"({signer})")
+    return 0

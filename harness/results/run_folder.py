@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.results.safe_names import safe_component
 from harness.results.store import ResultsStore
+from harness.secrets import scrub_json
 
 DEFAULT_BASE = "results"
 
@@ -41,7 +43,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        json.dump(scrub_json(json.loads(json.dumps(data, default=str))), fh, indent=2,
+                  sort_keys=True, default=str)
         fh.write("\n")
     os.replace(tmp, path)
 
@@ -49,15 +52,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
 class RunFolder:
     """A results folder on disk."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         self._store: ResultsStore | None = None
+
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike[str]) -> "RunFolder":
+        """A results folder read as input: its store is opened read-only (never written,
+        no schema added), so a hostile or half-written folder stays as it was."""
+        return cls(path, readonly=True)
 
     @classmethod
     def create(cls, base: str | os.PathLike[str] = DEFAULT_BASE, run_id: str | None = None,
                kind: str = "run") -> "RunFolder":
-        run_id = run_id or new_run_id()
-        folder = cls(Path(base) / run_id)
+        run_id = safe_component(run_id or new_run_id(), "run id")
+        folder = cls(Path(base) / run_id)   # one plain component: cannot leave base
         folder.path.mkdir(parents=True, exist_ok=False)
         store = folder.store
         store.set_meta("run_id", run_id)
@@ -73,7 +83,7 @@ class RunFolder:
     @property
     def store(self) -> ResultsStore:
         if self._store is None:
-            self._store = ResultsStore(self.path)
+            self._store = ResultsStore(self.path, readonly=self.readonly)
         return self._store
 
     @property
@@ -147,7 +157,23 @@ class RunFolder:
             **(extra or {}),
         }
         self.write_json("summary.json", summary)
+        self.write_provenance(summary["finished"])
         return summary
+
+    def write_provenance(self, finished: float | None = None) -> Path:
+        """Write provenance.json (chip, people, host, code, software, times)."""
+        from harness.provenance import PROVENANCE_FILE, build
+
+        def _dict(name: str) -> dict[str, Any]:
+            try:
+                value = self.read_json(name, {})
+            except (OSError, ValueError):
+                return {}
+            return value if isinstance(value, dict) else {}
+
+        record = build(self.store.meta(), _dict("identity.json"), _dict("target.json"),
+                       finished if finished is not None else time.time())
+        return self.write_json(PROVENANCE_FILE, record)
 
     def close(self) -> None:
         if self._store is not None:

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
+from harness.secrets import scrub, scrub_json
 from harness.results.exchange_log import FIELDS as EXCHANGE_FIELDS
 from harness.results.exchange_log import Exchange
 
 SCHEMA_VERSION = 1
 STORE_FILE = "store.sqlite"
+_READ_TABLES = ("tests", "exchanges", "telemetry", "points", "events", "artifacts")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,6 +105,29 @@ CREATE TABLE IF NOT EXISTS artifacts (
 """
 
 
+_COLUMNS: dict[str, list[str]] = {}
+
+
+def schema_columns(table: str) -> list[str]:
+    """The column names of ``table`` in this harness's own schema (not the input's)."""
+    if not _COLUMNS:
+        mem = sqlite3.connect(":memory:")
+        mem.executescript(_SCHEMA)
+        for name in _READ_TABLES + ("meta",):
+            _COLUMNS[name] = [row[1] for row in mem.execute(f"PRAGMA table_info({name})")]
+        mem.close()
+    if table not in _COLUMNS:
+        raise StoreError(f"no table {table!r} in a results store")
+    return list(_COLUMNS[table])
+
+
+def _json_value(text: Any, key: Any, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"results store {path}: meta {str(key)!r:.60} is not JSON") from exc
+
+
 @dataclass(frozen=True)
 class TestRecord:
     """One test's verdict, as the pytest plugin records it."""
@@ -142,11 +167,15 @@ class ResultsStore:
     """
 
     path: Path
+    readonly: bool = False
     _conn: sqlite3.Connection = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
+        if self.readonly:
+            self._open_readonly()
+            return
         if self.path.is_dir() or self.path.suffix == "":
             self.path.mkdir(parents=True, exist_ok=True)
             self.path = self.path / STORE_FILE
@@ -158,6 +187,37 @@ class ResultsStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"results store {self.path}: {exc}") from exc
+
+    def _open_readonly(self) -> None:
+        """Open an input store without writing to it: no schema, no migration, no journal
+        change (``mode=ro``; ``immutable`` too unless a write-ahead log holds data)."""
+        if self.path.is_dir():
+            self.path = self.path / STORE_FILE
+        if self.path.is_symlink() or not self.path.is_file():
+            raise StoreError(f"results store {self.path}: not a regular file")
+        from urllib.parse import quote
+
+        wal = self.path.with_name(self.path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        try:
+            self._conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?{flags}",
+                                         uri=True, timeout=60.0, check_same_thread=False,
+                                         isolation_level=None)
+            tables = {r[0] for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path}: not a readable SQLite database "
+                             f"({exc})") from exc
+        missing = sorted({"meta", *_READ_TABLES} - tables)
+        if missing:
+            self._conn.close()
+            raise StoreError(f"results store {self.path}: not a tpm-hil results store "
+                             f"(table(s) {', '.join(missing)} missing)")
+        version = self.get_meta("schema_version")
+        if version is not None and (not isinstance(version, int) or version > SCHEMA_VERSION):
+            self._conn.close()
+            raise StoreError(f"results store {self.path} has schema version {version!r}; this "
+                             f"harness reads up to {SCHEMA_VERSION}: upgrade tpm-hil")
 
     # -- schema ---------------------------------------------------------------
 
@@ -198,21 +258,28 @@ class ResultsStore:
         """Store a JSON-serialisable value under ``key``."""
         with self._tx() as c:
             c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                      (key, json.dumps(value, sort_keys=True, default=str)))
+                      (key, json.dumps(scrub_json(value), sort_keys=True, default=str)))
 
     def get_meta(self, key: str, default: Any = None) -> Any:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        try:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path}: meta table unreadable ({exc})") from exc
+        return _json_value(row[0], key, self.path) if row else default
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
+        try:
+            rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path}: meta table unreadable ({exc})") from exc
+        return {str(k): _json_value(v, k, self.path) for k, v in rows}
 
     # -- writes -----------------------------------------------------------------
 
     def add_exchanges(self, records: Iterable[Exchange], worker: str = "",
                       point_id: str | None = None) -> int:
         """Append exchanges; a record already stored (same worker and seq) is skipped."""
-        rows = [(worker, *r, point_id) for r in records]
+        rows = [(worker, *r[:-1], scrub(r[-1]) if r[-1] else r[-1], point_id) for r in records]
         if not rows:
             return 0
         cols = ", ".join(("worker", *EXCHANGE_FIELDS, "point_id"))
@@ -229,7 +296,7 @@ class ResultsStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rec.nodeid, rec.outcome, rec.duration_s, rec.started, rec.finished,
                  json.dumps(list(rec.markers)), json.dumps(list(rec.requirements)), rec.spec,
-                 rec.message, rec.longrepr, rec.worker, rec.point_id),
+                 scrub(rec.message), scrub(rec.longrepr), rec.worker, rec.point_id),
             )
 
     def add_telemetry(self, samples: Iterable[TelemetrySample]) -> int:
@@ -245,7 +312,7 @@ class ResultsStore:
         with self._tx() as c:
             c.execute("INSERT INTO events (t, kind, detail, point_id) VALUES (?, ?, ?, ?)",
                       (t if t is not None else time.time(), kind,
-                       json.dumps(detail or {}, sort_keys=True, default=str), point_id))
+                       json.dumps(scrub_json(detail or {}), sort_keys=True, default=str), point_id))
 
     def start_point(self, point_id: str, seq: int, label: str, params: dict[str, Any]) -> None:
         """Mark a campaign point as running (again, if it is being resumed)."""
@@ -260,7 +327,7 @@ class ResultsStore:
     def finish_point(self, point_id: str, status: str = "done", note: str = "") -> None:
         with self._tx() as c:
             c.execute("UPDATE points SET status=?, finished=?, note=? WHERE point_id=?",
-                      (status, time.time(), note, point_id))
+                      (status, time.time(), scrub(note), point_id))
 
     def discard_point_data(self, point_id: str) -> None:
         """Remove everything recorded for an unfinished point before it is re-run."""
@@ -282,9 +349,14 @@ class ResultsStore:
         """A pandas DataFrame of one table (tests, exchanges, telemetry, points, events)."""
         import pandas as pd
 
-        if table not in ("tests", "exchanges", "telemetry", "points", "events", "artifacts"):
+        if table not in _READ_TABLES:
             raise StoreError(f"no table {table!r} in the results store")
-        return pd.read_sql_query(f"SELECT * FROM {table} ORDER BY rowid", self._conn)
+        columns = ", ".join(schema_columns(table))   # our schema's names, never the input's
+        try:
+            return pd.read_sql_query(f"SELECT {columns} FROM {table} ORDER BY rowid", self._conn)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            raise StoreError(f"results store {self.path}: table {table} does not have the "
+                             f"tpm-hil columns ({exc})") from None
 
     def counts(self) -> dict[str, int]:
         out = {}

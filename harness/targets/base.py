@@ -55,7 +55,7 @@ class Target(abc.ABC):
 
     def describe(self) -> dict[str, object]:
         """What reports say about the target (no secrets)."""
-        return {"uri": self.uri.text, "kind": self.uri.scheme, "bus": self.bus,
+        return {"uri": self.uri.redacted(), "kind": self.uri.scheme, "bus": self.bus,
                 "disposable": self.disposable}
 
     def close(self) -> None:
@@ -71,4 +71,4 @@ class Target(abc.ABC):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.uri.text}>"
+        return f"<{type(self).__name__} {self.uri.redacted()}>"

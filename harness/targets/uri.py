@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from harness.errors import TargetURIError
+from harness.secrets import register, scrub
+
+# query parameters whose value is a secret (contract 3: auth values of virtual chips)
+SECRET_PARAMS = ("owner_auth", "endorsement_auth", "lockout_auth", "password", "auth")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ class TargetURI:
     path: str = ""
     params: dict[str, str] = field(default_factory=dict)
 
+    def redacted(self) -> str:
+        """The target string with credentials removed (userinfo, secret parameters):
+        what results folders, stores, reports, logs and databases carry."""
+        return scrub(self.text)
+
     def param(self, name: str, default: str | None = None) -> str | None:
         return self.params.get(name, default)
 
@@ -45,7 +54,7 @@ class TargetURI:
             return int(raw, 0)
         except ValueError:
             raise TargetURIError(
-                f"target {self.text!r}: parameter {name}={raw!r} is not an integer"
+                f"target {self.redacted()!r}: parameter {name}={raw!r} is not an integer"
             ) from None
 
     def bool_param(self, name: str, default: bool = False) -> bool:
@@ -56,7 +65,7 @@ class TargetURI:
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise TargetURIError(f"target {self.text!r}: parameter {name}={raw!r} is not a boolean")
+        raise TargetURIError(f"target {self.redacted()!r}: parameter {name}={raw!r} is not a boolean")
 
     def float_param(self, name: str, default: float | None = None) -> float | None:
         raw = self.params.get(name)
@@ -66,13 +75,13 @@ class TargetURI:
             return float(raw)
         except ValueError:
             raise TargetURIError(
-                f"target {self.text!r}: parameter {name}={raw!r} is not a number"
+                f"target {self.redacted()!r}: parameter {name}={raw!r} is not a number"
             ) from None
 
     def require_host_port(self) -> tuple[str, int]:
         if not self.host or self.port is None:
             raise TargetURIError(
-                f"target {self.text!r}: expected {self.scheme}://HOST:PORT, e.g. "
+                f"target {self.redacted()!r}: expected {self.scheme}://HOST:PORT, e.g. "
                 f"{self.scheme}://127.0.0.1:2321"
             )
         return self.host, self.port
@@ -90,16 +99,18 @@ def parse_target(text: str) -> TargetURI:
     if "://" not in raw:
         head, _, query = raw.partition("?")
         if not head or not all(c.isalnum() or c in "+-._" for c in head):
-            raise TargetURIError(f"target {raw!r} is not a target string")
+            raise TargetURIError(f"target {scrub(raw)!r} is not a target string")
         return TargetURI(raw, head.lower(), params=_params(raw, query))
     try:
         parts = urlsplit(raw)
         # Adapter URLs such as spi+ftdi://ftdi:232h/1 carry no port after the colon.
         port = None if parts.scheme.lower().endswith("+ftdi") else parts.port
     except ValueError as exc:
-        raise TargetURIError(f"target {raw!r}: {exc}") from None
+        raise TargetURIError(f"target {scrub(raw)!r}: {exc}") from None
+    if parts.password:
+        register(parts.password, "target password")   # scrubbed from every artefact
     if not parts.scheme:
-        raise TargetURIError(f"target {raw!r} has no scheme")
+        raise TargetURIError(f"target {scrub(raw)!r} has no scheme")
     return TargetURI(
         raw,
         parts.scheme.lower(),
@@ -114,5 +125,8 @@ def _params(raw: str, query: str) -> dict[str, str]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
-        raise TargetURIError(f"target {raw!r}: malformed query {query!r}") from None
+        raise TargetURIError(f"target {scrub(raw)!r}: malformed query {scrub(query)!r}") from None
+    for name, value in pairs:
+        if name.lower() in SECRET_PARAMS:
+            register(value, f"target parameter {name}")
     return dict(pairs)

@@ -192,7 +192,11 @@ def facts() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def lab_key(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("labkey") / "lab_ed25519.pem"
+    from reports.manifest import create_key
+
+    path = tmp_path_factory.mktemp("labkey") / "lab_ed25519.pem"
+    create_key(path, announce=lambda line: None)   # keys are created explicitly, never silently
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -44,13 +44,14 @@ def test_one_package_from_several_runs(run_dir: Path, lab_key: Path, tmp_path: P
     from reports.run_data import load_runs
 
     second = make_run(tmp_path / "results", "20261125-130000-cafe")
-    out = build_package([run_dir, second], tmp_path / "both", pdf=False, key_path=lab_key)
+    out = build_package([run_dir, second], tmp_path / "both", pdf=False, key_path=lab_key,
+                        allow_mixed_chips=True)   # two spawned swtpms: two chips
     assert {p.name for p in (out / "data").iterdir()} == {run_dir.name, second.name}
     one = {v.requirement.id: len(v.tests) for v in assess(load_catalogue(), load_runs([run_dir])).verdicts}
     both = {v.requirement.id: len(v.tests) for v in
             assess(load_catalogue(), load_runs([run_dir, second])).verdicts}
     assert all(both[k] == 2 * one[k] for k in one)
-    assert main(["verify", str(out)]) == 0
+    assert main(["verify", str(out), "--key", str(lab_key)]) == 0
 
 
 def test_the_same_run_twice_is_refused(run_dir: Path, tmp_path: Path, capsys) -> None:
@@ -97,4 +98,4 @@ def test_relative_paths_with_allure(run_dir: Path, lab_key: Path, tmp_path: Path
     assert main(["report", run_dir.name, "-o", str(out), "--allure", "--no-pdf",
                  "--key", str(lab_key)]) == 0, capsys.readouterr().err
     assert (out / "allure-report" / "index.html").is_file()
-    assert main(["verify", str(out)]) == 0
+    assert main(["verify", str(out), "--key", str(lab_key)]) == 0

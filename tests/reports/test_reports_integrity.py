@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
-from reports.manifest import PackageError, load_or_create_key, public_pem, verify_package
+from reports.manifest import PackageError, create_key, load_key, public_key_path, verify_package
 
 
-def test_untouched_package_verifies(package: Path, lab_key: Path) -> None:
+def test_untouched_package_verifies(package: Path, lab_key: Path, capsys) -> None:
     result = verify_package(package)
-    assert result.ok and result.checked > 20
-    pub = lab_key.with_suffix(".pub.pem")
-    pub.write_bytes(public_pem(load_or_create_key(lab_key).public_key()))
-    assert verify_package(package, pub).ok
+    assert result.ok and result.checked > 20 and not result.origin_checked
+    pub = public_key_path(lab_key)
+    pinned = verify_package(package, pub)
+    assert pinned.ok and pinned.origin_checked
     assert main(["verify", str(package), "--key", str(pub)]) == 0
+    out = capsys.readouterr().out
+    assert ": OK:" in out and pinned.key_fingerprint in out and pinned.key_fingerprint.startswith("sha256:")
 
 
 def test_one_byte_change_is_caught(package_copy: Path, capsys) -> None:
@@ -49,10 +51,12 @@ def test_edited_manifest_breaks_the_signature(package_copy: Path) -> None:
 
 def test_other_lab_key_is_refused(package: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.pem"
-    load_or_create_key(other)
+    create_key(other, announce=lambda line: None)
     result = verify_package(package, other)
-    assert not result.signature_ok and not result.ok
+    assert result.signature_ok and not result.ok and not result.origin_checked
+    assert any("not by the pinned key" in p for p in result.problems)
     assert oct(other.stat().st_mode & 0o777) == "0o600"
+    assert load_key(other).public_key() is not None
 
 
 def test_not_a_package_is_one_clear_error(tmp_path: Path) -> None:
