@@ -4,8 +4,12 @@ within a bound, checked and logged.
 Concrete transports implement :meth:`Transport._send` and
 :meth:`Transport._recv`; this base class does everything every transport must
 do the same way: bound each wait by the TCG duration class of the command,
-check the response header before anyone parses it, and append one
-:class:`~harness.results.exchange_log.Exchange` to the log.
+check the response header before anyone parses it, append one
+:class:`~harness.results.exchange_log.Exchange` to the log, and send the
+command again when the TPM answers with a warning that asks for exactly that
+(TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING), within a bound. Every path
+(ESAPI through the TCTI, ``raw_rc``, the audit, ``tpmhil serve``) goes through
+:meth:`Transport.receive`, so a chip that asks for a retry is never judged wrong.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import abc
 import logging
 import time
+from dataclasses import dataclass
 
 from harness.errors import NotSupportedError, TpmTimeoutError, TransportError
 from harness.results.exchange_log import Exchange, ExchangeLog
@@ -24,6 +29,44 @@ log = logging.getLogger(__name__)
 
 # Added to every command's bound to cover the host and the link itself.
 DEFAULT_LINK_MARGIN_S = 1.0
+
+# Warnings after which the TPM has not executed the command and the caller
+# may send the same command again (TPM 2.0 Part 2 §6.6.3, Table 16: RC_WARN
+# codes; Part 1 §37.x "Response code": TPM_RC_RETRY "the TPM was not able to
+# start the command", TPM_RC_YIELDED "the TPM has suspended operation on the
+# command; forward progress was made and the command may be retried",
+# TPM_RC_TESTING "TPM is performing self-tests"). tpm2-tss ESAPI resends on the
+# same three (esys: ``_ESYS_STATE_RESUBMISSION``).
+TPM_RC_YIELDED = 0x908
+TPM_RC_TESTING = 0x90A
+TPM_RC_RETRY = 0x922
+RESEND_WARNINGS = frozenset({TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_RETRY})
+TPM_CC_SELF_TEST = 0x143
+
+
+@dataclass
+class WarningResend:
+    """How a transport resends a command the TPM answered with a resend warning.
+
+    Attributes:
+        max_resends: resends of one command before giving up.
+        first_pause_s: pause before the first resend; doubles each time.
+        max_pause_s: longest pause after TPM_RC_RETRY / TPM_RC_YIELDED.
+        max_pause_testing_s: longest pause after TPM_RC_TESTING (self-tests
+            run for up to the chip's self-test duration).
+        max_total_s: time bound of all resends of one command; ``None``: the
+            chip's TPM2_SelfTest bound (its duration class) plus the link margin.
+    """
+
+    max_resends: int = 64
+    first_pause_s: float = 0.001
+    max_pause_s: float = 0.05
+    max_pause_testing_s: float = 0.25
+    max_total_s: float | None = None
+
+
+class TpmWarningError(TransportError):
+    """The TPM kept answering TPM_RC_RETRY / YIELDED / TESTING beyond the bound."""
 
 
 class BusCounters:
@@ -75,6 +118,8 @@ class Transport(abc.ABC):
         self.locality = 0
         self._pending: tuple[bytes, int, float, float] | None = None
         self._closed = False
+        #: None: hand warnings to the caller unchanged (a virtual chip's backend).
+        self.warning_resend: WarningResend | None = WarningResend()
 
     # -- what a concrete transport provides ---------------------------------
 
@@ -119,6 +164,11 @@ class Transport(abc.ABC):
     def receive(self, timeout_s: float | None = None) -> bytes:
         """Receive the response to the command last transmitted.
 
+        A response TPM_RC_RETRY, TPM_RC_YIELDED or TPM_RC_TESTING sends the
+        same command again after a pause (doubling), each attempt its own
+        record in the log (``retries`` = the resend's number), until another
+        answer comes or :attr:`warning_resend` is exhausted.
+
         Args:
             timeout_s: an upper bound from the caller; the command's TCG
                 duration bound plus the link margin always applies too.
@@ -126,7 +176,47 @@ class Transport(abc.ABC):
         Raises:
             TpmTimeoutError: no complete response within the bound.
             ResponseFormatError: the response failed the header checks.
+            TpmWarningError: the TPM kept asking for a resend beyond the bound.
         """
+        if self._pending is None:
+            raise TransportError(f"{self.name}: receive() without a command transmitted")
+        command, code = self._pending[0], self._pending[1]
+        response = self._receive_once(timeout_s)
+        policy = self.warning_resend
+        if policy is None:
+            return response
+        rc = HEADER.unpack_from(response)[2]
+        if rc not in RESEND_WARNINGS:
+            return response
+        budget = policy.max_total_s
+        if budget is None:
+            budget = self.durations.bound(TPM_CC_SELF_TEST) + self.link_margin_s
+        start = time.monotonic()
+        pause = policy.first_pause_s
+        resends = 0
+        seen: dict[int, int] = {}
+        while rc in RESEND_WARNINGS:
+            seen[rc] = seen.get(rc, 0) + 1
+            elapsed = time.monotonic() - start
+            if resends >= policy.max_resends or elapsed + pause > budget:
+                answers = ", ".join(f"{rc_name(r)} x{n}" for r, n in seen.items())
+                raise TpmWarningError(
+                    f"{self.name}: {command_name(code)} was answered {answers} and still not "
+                    f"executed after {resends} resends in {elapsed:.2f} s (bound: "
+                    f"{policy.max_resends} resends / {budget:.1f} s); the TPM keeps asking "
+                    "for the command again", command_name(code))
+            time.sleep(pause)
+            cap = policy.max_pause_testing_s if rc == TPM_RC_TESTING else policy.max_pause_s
+            pause = min(pause * 2, cap)
+            resends += 1
+            self.transmit(command)
+            self.counters.retries += resends
+            response = self._receive_once(timeout_s)
+            rc = HEADER.unpack_from(response)[2]
+        return response
+
+    def _receive_once(self, timeout_s: float | None) -> bytes:
+        """One response, checked and logged (no resend)."""
         if self._pending is None:
             raise TransportError(f"{self.name}: receive() without a command transmitted")
         command, code, t_wall, t0 = self._pending
@@ -153,7 +243,8 @@ class Transport(abc.ABC):
         return response
 
     def exchange(self, command: bytes, timeout_s: float | None = None) -> bytes:
-        """Send ``command`` and return its checked response."""
+        """Send ``command`` and return its checked response (resending on
+        TPM_RC_RETRY / YIELDED / TESTING, see :meth:`receive`)."""
         self.transmit(command)
         return self.receive(timeout_s)
 
