@@ -46,6 +46,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "tis": dict,
     "notes": str,
     "reference_behaviours": list,
+    "personality": dict,
 }
 _REQUIRED = ("name", "manufacturer", "algorithms", "pcr_banks", "durations_ms")
 
@@ -83,6 +84,9 @@ class ChipProfile:
     # Behaviours only the TCG reference code guarantees (the spec leaves them to the
     # vendor); suites rely on one only where the chip's profile names it.
     reference_behaviours: tuple[str, ...] = ()
+    #: What the part reports and implements, for its virtual chip
+    #: (harness.chips.personality); empty for profiles of no virtual chip.
+    personality: dict[str, Any] = field(default_factory=dict, repr=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def matches(self, manufacturer: str, vendor: str) -> bool:
@@ -185,6 +189,7 @@ def profile_from_dict(data: Any, source: str) -> ChipProfile:
         latency_ms=data.get("latency_ms", {}),
         tis=data.get("tis", {}),
         reference_behaviours=tuple(data.get("reference_behaviours", ())),
+        personality=data.get("personality", {}),
         raw=data,
     )
 

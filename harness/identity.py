@@ -69,6 +69,8 @@ class ChipIdentity:
     ecc_curves: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     command_codes: list[int] = field(default_factory=list)
+    #: Vendor command codes, TPMA_CC.V kept (0x20000000 | commandIndex); never library ones.
+    vendor_commands: list[int] = field(default_factory=list)
     pcr_banks: list[str] = field(default_factory=list)
     ek_certificates: dict[str, str] = field(default_factory=dict)
     endorsement: dict[str, Any] = field(default_factory=dict)   # harness.provenance.ek_summary
@@ -130,18 +132,35 @@ def read_properties(esapi) -> dict[int, int]:
     return props
 
 
-def list_commands(esapi) -> list[int]:
-    out: list[int] = []
+#: TPMA_CC.V (TPM 2.0 Part 2 §8.9): a vendor-specific command; with commandIndex
+#: (bits 15:0) it is the command's TPM_CC.
+TPMA_CC_V = 1 << 29
+
+
+def command_lists(esapi) -> tuple[list[int], list[int]]:
+    """``(library, vendor)`` command codes from TPM_CAP_COMMANDS.
+
+    A vendor command's code keeps TPMA_CC.V (e.g. 0x20000307): masked to 16 bits it
+    would pass for a library command it is not.
+    """
+    library: set[int] = set()
+    vendor: set[int] = set()
     cc = 0
     while True:
         more, data = esapi.get_capability(TPM2_CAP.COMMANDS, cc, 254)
         attrs = data.data.command
-        got = [int(attrs.commandAttributes[i]) & 0xFFFF for i in range(attrs.count)]
-        vendor = [int(attrs.commandAttributes[i]) & 0x20000000 for i in range(attrs.count)]
-        out.extend(c for c, v in zip(got, vendor) if not v)
+        got = [int(attrs.commandAttributes[i]) for i in range(attrs.count)]
+        for a in got:
+            (vendor if a & TPMA_CC_V else library).add((a & 0xFFFF) | (a & TPMA_CC_V))
         if not more or not got:
-            return sorted(set(out))
-        cc = got[-1] + 1
+            return sorted(library), sorted(vendor)
+        last = got[-1]
+        cc = ((last & 0xFFFF) | (last & TPMA_CC_V)) + 1
+
+
+def list_commands(esapi) -> list[int]:
+    """Library (TCG) command codes the chip implements; vendor commands excluded."""
+    return command_lists(esapi)[0]
 
 
 def list_algorithms(esapi) -> list[int]:
@@ -192,7 +211,7 @@ def probe(esapi) -> ChipIdentity:
         PT.VENDOR_STRING_3, PT.VENDOR_STRING_4))
     modes = props.get(PT.MODES, 0)
     nv = _handles(esapi, 0x01C00000)
-    commands = list_commands(esapi)
+    commands, vendor_commands = command_lists(esapi)
     return ChipIdentity(
         manufacturer=_text(props.get(PT.MANUFACTURER, 0)),
         manufacturer_id=props.get(PT.MANUFACTURER, 0),
@@ -210,6 +229,7 @@ def probe(esapi) -> ChipIdentity:
         ecc_curves=sorted(_curve_name(c) for c in list_curves(esapi)),
         commands=[command_name(c) for c in commands],
         command_codes=commands,
+        vendor_commands=vendor_commands,
         pcr_banks=sorted(list_pcr_banks(esapi)),
         ek_certificates={f"0x{h:08x}": EK_CERT_INDICES[h] for h in nv if h in EK_CERT_INDICES},
         endorsement=_ek_summary(esapi, [h for h in EK_CERT_INDICES if h in nv]),

@@ -26,6 +26,8 @@ class SwtpmBackend:
         # The chip's own log: the host transport logs the exchange that matters.
         self.transport = SwtpmTransport(host, port, durations=durations,
                                         log=ExchangeLog(keep=4096), name=f"swtpm {host}:{port}")
+        # A chip passes TPM warnings to its host unchanged: the host's transport resends.
+        self.transport.warning_resend = None
         self._locality = 0
 
     def execute(self, command: bytes, locality: int) -> bytes:

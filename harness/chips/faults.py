@@ -6,7 +6,7 @@ fault into exactly the next N occasions (deterministic tests). Another thread
 each is read once per bus transaction. ``injected`` counts what was injected.
 
 Target strings carry a plan as ``faults=name:value,...``, e.g.
-``spi+sim://st33ktpm?faults=waits:2,storm:0.01,corrupt:0.001,delay_ms:5,seed:7``.
+``spi+sim://st33ktpm?faults=waits:2,storm:0.01,corrupt:0.001,delay_ms:5,retry:0.05,seed:7``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class FaultPlan:
         reset_next_command: reset the chip (power cycle) when the next command
             is started with tpmGo: the command is lost mid-way.
         dead: the chip stops answering (MISO stuck high, I2C NACKs everything).
+        retry_rate: probability that a command is answered TPM_RC_RETRY without
+            being executed (TPM 2.0 Part 2 §6.6.3: the host sends it again);
+            1.0 is a chip that asks for a retry forever.
+        retry_next: the next N commands are answered TPM_RC_RETRY.
         seed: random seed of the rate-based faults.
     """
 
@@ -56,6 +60,8 @@ class FaultPlan:
     exec_delay_s: float = 0.0
     reset_next_command: bool = False
     dead: bool = False
+    retry_rate: float = 0.0
+    retry_next: int = 0
     seed: int | None = None
     injected: Counter = field(default_factory=Counter, repr=False)
 
@@ -82,7 +88,7 @@ class FaultPlan:
         """Back to a healthy chip (keeps ``injected``)."""
         self.set(wait_states=0, storm_rate=0.0, storm_next=0, nack_rate=0.0, nack_next=0,
                  corrupt_rate=0.0, corrupt_next=0, corrupt_body=False, exec_delay_s=0.0, reset_next_command=False,
-                 dead=False)
+                 dead=False, retry_rate=0.0, retry_next=0)
 
     # -- asked by the chip ---------------------------------------------------
 
@@ -114,6 +120,14 @@ class FaultPlan:
         self.injected["corrupt"] += 1
         return True
 
+    def retry_now(self) -> bool:
+        if self.retry_next > 0:
+            self.retry_next -= 1
+        elif not (self.retry_rate and (self.retry_rate >= 1.0 or self.rng.random() < self.retry_rate)):
+            return False
+        self.injected["retry"] += 1
+        return True
+
     def take_reset(self) -> bool:
         if self.reset_next_command:
             self.reset_next_command = False
@@ -127,6 +141,7 @@ _ALIASES = {
     "storm_len": ("storm_length", int), "nack": ("nack_rate", float),
     "nack_burst": ("nack_burst", int), "corrupt": ("corrupt_rate", float),
     "delay_ms": ("exec_delay_s", lambda v: float(v) / 1000.0), "seed": ("seed", int),
+    "retry": ("retry_rate", float),
     "dead": ("dead", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "corrupt_body": ("corrupt_body", lambda v: v.lower() in ("1", "true", "yes", "on")),
 }
@@ -134,7 +149,7 @@ _ALIASES = {
 
 def parse_faults(text: str | None) -> FaultPlan:
     """Build a plan from ``name:value,...`` (names: waits, storm, storm_len, nack,
-    nack_burst, corrupt, corrupt_body, delay_ms, seed, dead).
+    nack_burst, corrupt, corrupt_body, delay_ms, retry, seed, dead).
 
     Raises:
         ConfigError: unknown name or bad value, naming it.
@@ -153,5 +168,7 @@ def parse_faults(text: str | None) -> FaultPlan:
             changes[attr] = conv(value.strip())
         except ValueError:
             raise ConfigError(f"faults={text!r}: {name}:{value} is not a valid value") from None
+        if attr.endswith("_rate") and not 0.0 <= changes[attr] <= 1.0:
+            raise ConfigError(f"faults={text!r}: {name}:{value} is not a probability (0 to 1)")
     plan.set(**changes)
     return plan

@@ -21,6 +21,8 @@ from harness.tis import registers as R
 
 IDLE, READY, RECEPTION, EXECUTION, COMPLETION = "idle", "ready", "reception", "execution", "completion"
 MAX_COMMAND = 4096
+#: TPM_RC_RETRY (TPM 2.0 Part 2 §6.6.3): the command was not executed; send it again.
+RETRY_RESPONSE = struct.pack(">HII", 0x8001, 10, 0x922)
 _U32 = struct.Struct("<I")
 _BE32 = struct.Struct(">I")
 _REG_SIZE = {R.TPM_ACCESS: 1, R.TPM_INT_ENABLE: 4, R.TPM_INT_VECTOR: 1, R.TPM_INT_STATUS: 4,
@@ -69,6 +71,7 @@ class VirtualFifoChip:
         self.int_enable = [0] * 5
         self.state = IDLE
         self.cmd = bytearray()
+        self.cmd_dropped = 0
         self.rsp = b""
         self.rsp_pos = 0
         self.ready_at = 0.0
@@ -92,7 +95,7 @@ class VirtualFifoChip:
     # -- registers ---------------------------------------------------------------
 
     def _expect(self) -> bool:
-        n = len(self.cmd)
+        n = len(self.cmd) + self.cmd_dropped
         return n < 10 or n < _BE32.unpack_from(self.cmd, 2)[0]
 
     def sts(self, loc: int) -> int:
@@ -211,6 +214,7 @@ class VirtualFifoChip:
                 self.last_error = "command aborted by commandReady during execution"
             self.state = READY
             self.cmd = bytearray()
+            self.cmd_dropped = 0
             self.rsp, self.rsp_pos = b"", 0
         elif value & R.STS_GO:
             if self.state == RECEPTION and not self._expect():
@@ -224,8 +228,12 @@ class VirtualFifoChip:
             return
         if self.state == READY:
             self.state = RECEPTION
-        if self.state == RECEPTION and len(self.cmd) + len(data) <= MAX_COMMAND:
-            self.cmd += data
+        if self.state == RECEPTION:
+            # Bytes beyond the buffer are taken off the bus and dropped; the command
+            # then reaches the TPM shorter than its commandSize (TPM_RC_COMMAND_SIZE).
+            room = max(0, MAX_COMMAND - len(self.cmd))
+            self.cmd += data[:room]
+            self.cmd_dropped += len(data) - min(room, len(data))
 
     def _execute(self, loc: int) -> None:
         if self.faults.take_reset():
@@ -233,6 +241,10 @@ class VirtualFifoChip:
             return
         self.state = EXECUTION
         self.ready_at = float("inf")
+        if self.faults.retry_now():
+            self.rsp, self.rsp_pos = RETRY_RESPONSE, 0
+            self.ready_at = time.monotonic()
+            return
         try:
             self.rsp = self.backend.execute(bytes(self.cmd), loc)
         except HarnessError as exc:  # the TPM behind us is gone: behave like a hung chip

@@ -6,6 +6,7 @@ from harness.chip_profile import ChipProfile, load_profile
 from harness.chips.faults import FaultPlan
 from harness.chips.fifo import Backend
 from harness.chips.i2c_chip import VirtualI2cChip
+from harness.chips.personality import Personality, personality_from_profile
 from harness.chips.spi_chip import VirtualSpiChip
 from harness.errors import ConfigError, ProfileError
 
@@ -44,6 +45,21 @@ def chip_profile(name: str, bus: str) -> ChipProfile:
             raise ConfigError(f"chip profile {profile.source}: field 'tis.{key}' is required "
                               "for a virtual chip")
     return profile
+
+
+def chip_personality(profile: ChipProfile) -> Personality | None:
+    """The part's personality from its profile (None: the profile has none, and the
+    virtual chip presents the backing swtpm as it is).
+
+    Raises:
+        ConfigError: a broken ``personality:`` section, naming the profile.
+    """
+    if not profile.personality:
+        return None
+    try:
+        return personality_from_profile(profile.name, profile.personality)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"chip profile {profile.source}: personality: {exc}") from None
 
 
 def make_chip(bus: str, profile: ChipProfile, backend: Backend, faults: FaultPlan | None = None,

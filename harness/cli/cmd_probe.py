@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from harness.chip_profile import profile_for_chip
+from harness.chip_profile import load_profile, profile_for_chip
+from harness.errors import ProfileError
 from harness.fixtures_support import open_session_esapi
 
 COMMAND = "probe"
@@ -24,16 +25,25 @@ def run(args: argparse.Namespace) -> int:
 
         ident = probe(esapi)
     data = ident.to_dict()
-    profile = profile_for_chip(ident.manufacturer, ident.vendor)
+    data["vendor_commands"] = [f"0x{cc:08x}" for cc in ident.vendor_commands]
+    profile = None
+    if target.profile_hint:  # the target names its chip (chip=..., a virtual chip)
+        try:
+            profile = load_profile(target.profile_hint)
+        except ProfileError:
+            profile = None
+    profile = profile or profile_for_chip(ident.manufacturer, ident.vendor)
     data["profile"] = profile.name if profile else None
-    data["target"] = target.uri.text
+    shown = getattr(target, "display_name", target.uri.text)  # auth values redacted
+    data["target"] = shown
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
     rows = [
-        ("target", target.uri.text),
+        ("target", shown),
         ("manufacturer", f"{ident.manufacturer} (0x{ident.manufacturer_id:08x})"),
-        ("vendor strings", ident.vendor),
+        ("vendor strings", ident.vendor if ident.vendor.isprintable()
+         else f"{ident.vendor.encode('latin-1', 'replace').hex(' ')} (numbers, not text)"),
         ("firmware", f"{ident.firmware} (TPM_PT_FIRMWARE_VERSION_1=0x{ident.firmware_version_1:08x}, "
                      f"_2=0x{ident.firmware_version_2:08x})"),
         ("specification", f"{ident.spec} ({ident.spec_year}, day {ident.spec_day})"),
@@ -41,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         ("PCR banks", ", ".join(ident.pcr_banks)),
         ("algorithms", ", ".join(ident.algorithms)),
         ("ECC curves", ", ".join(ident.ecc_curves)),
-        ("commands", f"{len(ident.commands)} advertised"),
+        ("commands", f"{len(ident.commands)} library commands advertised"),
+        ("vendor commands", ", ".join(f"0x{cc:08x}" for cc in ident.vendor_commands) or "none"),
         ("EK certificates", ", ".join(f"{k} {v}" for k, v in ident.ek_certificates.items()) or "none"),
         ("platform cert", "yes" if ident.platform_certificate else "no"),
         ("lockout", f"max tries {ident.lockout_max_tries}"),

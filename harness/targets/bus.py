@@ -13,8 +13,13 @@ Parameters: ``hz``, ``chip`` (profile giving timeouts and the expected vendor
 ID), ``addr`` (I2C, default 0x2E), ``cs`` (FTDI chip select), ``checksum=0``
 (I2C: do not use TPM_DATA_CSUM), ``max_waits`` (SPI wait states per try),
 ``verify=1`` (read each response twice and compare: SPI has no checksum);
-virtual chips also ``faults=name:value,...`` (see harness.chips.faults) and
-``guard_us`` (I2C guard time the virtual chip declares).
+virtual chips also ``faults=name:value,...`` (see harness.chips.faults, e.g.
+``retry:0.05`` answers 5 % of commands TPM_RC_RETRY), ``guard_us`` (I2C guard
+time the virtual chip declares), ``platform=0`` (platform hierarchy disabled
+after every TPM2_Startup, as PC firmware leaves it), ``owner_auth=HEX``,
+``endorsement_auth=HEX``, ``lockout_auth=HEX`` (hierarchy auth values set when
+the chip starts) and ``profile=NAME`` (the profile the run is judged against;
+default: the chip's own). An unknown option is an error naming it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 from harness.chip_profile import ChipProfile, load_profile
 from harness.chips.backend import SwtpmBackend
 from harness.chips.faults import parse_faults
-from harness.chips.models import VirtualChip, chip_profile, make_chip
+from harness.chips.models import VirtualChip, chip_personality, chip_profile, make_chip
+from harness.chips.personality import HIERARCHIES, PersonalityBackend
+from harness.swtpm_process import SwtpmOptions
 from harness.errors import ConfigError, HarnessError, TargetError, TargetURIError, TransportError
 from harness.results.exchange_log import ExchangeLog
 from harness.targets.base import Target
@@ -55,6 +62,11 @@ class _TisTarget(Target):
         self.profile: ChipProfile | None = None
         self.info: dict[str, object] = {}
 
+    @property
+    def display_name(self) -> str:
+        """The target string as messages and reports may show it."""
+        return self.uri.text
+
     def _phy(self) -> TisPhy:
         raise NotImplementedError
 
@@ -69,7 +81,7 @@ class _TisTarget(Target):
                 phy, profile.timeouts if profile else None,
                 expect_vid=int(profile.tis["vid"]) if profile and "vid" in profile.tis else None,
                 power_cycle=self._power_cycle(), verify_reads=self.uri.bool_param("verify", False),
-                durations=durations, log=log, name=self.uri.text,
+                durations=durations, log=log, name=self.display_name,
             )
         except HarnessError as exc:
             phy.close()
@@ -149,12 +161,55 @@ class SimBusTarget(_TisTarget):
             self.faults = parse_faults(uri.param("faults"))
         except ConfigError as exc:
             raise TargetURIError(f"target {uri.text!r}: {exc}") from None
+        unknown = sorted(set(uri.params) - _SIM_OPTIONS)
+        if unknown:
+            raise TargetURIError(f"target {self.display_name!r}: unknown option "
+                                 f"{', '.join(unknown)} (known: {', '.join(sorted(_SIM_OPTIONS))})")
         self.chip_name = name
         self.guard_us = uri.int_param("guard_us")
-        # The TPM behind the virtual bus is swtpm: conformance is judged against its profile.
-        self.profile_hint = uri.param("profile") or "swtpm"
+        try:
+            self.personality = chip_personality(self.profile)
+        except ConfigError as exc:
+            raise TargetURIError(f"target {self.display_name!r}: {exc}") from None
+        self.platform = uri.bool_param("platform", True)
+        #: Hierarchy auth values set on the chip at start ({"owner": b"..."}): the
+        #: run must be given the same (--owner-auth ...) to use those hierarchies.
+        self.hierarchy_auth = {h: self._auth_option(f"{h}_auth") for h in HIERARCHIES
+                               if uri.param(f"{h}_auth") is not None}
+        # With a personality the chip is the part: the run is judged against its
+        # profile; without one it is swtpm behind a bus.
+        self.profile_hint = uri.param("profile") or (
+            self.profile.name if self.personality is not None else "swtpm")
         self.chip: VirtualChip | None = None
-        self.backend: SwtpmBackend | None = None
+        self.backend: SwtpmBackend | PersonalityBackend | None = None
+
+    @property
+    def display_name(self) -> str:
+        text = self.uri.text
+        for h in HIERARCHIES:
+            value = self.uri.param(f"{h}_auth")
+            if value:
+                text = text.replace(f"{h}_auth={value}", f"{h}_auth=[REDACTED]")
+        return text
+
+    def _auth_option(self, option: str) -> bytes:
+        raw = self.uri.param(option) or ""
+        try:
+            value = bytes.fromhex(raw.removeprefix("hex:"))
+        except ValueError:
+            raise TargetURIError(f"target {self.display_name!r}: {option} must be hex digits "
+                                 "(the auth value's bytes)") from None
+        if len(value) > 48:
+            raise TargetURIError(f"target {self.display_name!r}: {option} is {len(value)} bytes; "
+                                 "a hierarchy auth holds at most the context hash size (48)")
+        try:
+            from harness import secrets
+
+            secrets.register(value, option)
+            secrets.register(raw, option)
+        except ImportError:  # pragma: no cover - older trees
+            pass
+        return value
 
     def _phy(self) -> TisPhy:
         from harness.buses.virtual import VirtualI2cBus, VirtualSpiBus
@@ -169,9 +224,30 @@ class SimBusTarget(_TisTarget):
     def _power_cycle(self):  # noqa: ANN202
         return self.chip.reset if self.chip is not None else None
 
+    def _start_backend(self) -> SwtpmBackend | PersonalityBackend:
+        """The swtpm behind the chip, with the part's personality and the lab's settings."""
+        p = self.personality
+        swtpm = SwtpmBackend(SwtpmOptions(banks=p.allocated_banks) if p else None)
+        if p is None and (self.hierarchy_auth or not self.platform):
+            swtpm.close()
+            raise TargetURIError(f"target {self.display_name!r}: platform= and *_auth= need a "
+                                 "chip with a personality")
+        if p is None:
+            return swtpm
+        try:
+            backend = PersonalityBackend(swtpm, p, platform=self.platform)
+            for hierarchy, value in self.hierarchy_auth.items():
+                backend.set_hierarchy_auth(hierarchy, value)
+            if not self.platform:
+                backend.disable_platform()
+        except BaseException:
+            swtpm.close()
+            raise
+        return backend
+
     def _open_transport(self, durations: CommandDurations, log: ExchangeLog) -> TisTransport:
         if self.backend is None:
-            self.backend = SwtpmBackend()
+            self.backend = self._start_backend()
             self.chip = make_chip(self.bus, self.profile, self.backend, self.faults, self.guard_us)
         try:
             return self._tis_transport(durations, log)
@@ -181,10 +257,14 @@ class SimBusTarget(_TisTarget):
 
     def describe(self) -> dict[str, object]:
         out = super().describe()
-        out.update(virtual_chip=self.chip_name, chip_profile=self.profile.name,
-                   simulation=True)
-        if self.backend is not None and self.backend.process is not None:
-            out["swtpm_pid"] = self.backend.process.pid
+        out.update(uri=self.display_name, virtual_chip=self.chip_name,
+                   chip_profile=self.profile.name, simulation=True,
+                   personality=self.personality.name if self.personality else None,
+                   platform_hierarchy=self.platform,
+                   hierarchy_auth_set=sorted(self.hierarchy_auth))
+        swtpm = getattr(self.backend, "inner", self.backend)
+        if swtpm is not None and swtpm.process is not None:
+            out["swtpm_pid"] = swtpm.process.pid
         return out
 
     def close(self) -> None:
@@ -196,6 +276,11 @@ class SimBusTarget(_TisTarget):
                 self.backend = None
                 self.chip = None
 
+
+#: Options a virtual chip target takes.
+_SIM_OPTIONS = frozenset({"hz", "addr", "checksum", "max_waits", "verify", "faults", "guard_us",
+                          "profile", "chip", "platform", "owner_auth", "endorsement_auth",
+                          "lockout_auth"})
 
 register(TargetForm("spi", "spi:///dev/spidev0.1?hz=10000000&chip=st33ktpm2x",
                     "TPM on Linux spidev (TCG PTP SPI)",
