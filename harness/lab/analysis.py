@@ -66,6 +66,7 @@ class LatencyChange:
     median_a_ms: float
     median_b_ms: float
     noise_ms: float
+    #: Benjamini-Hochberg adjusted p-value (q) of the Mann-Whitney U test
     p_value: float
     samples: tuple[int, int]
 
@@ -107,24 +108,31 @@ def _test_outcomes(data: RunData) -> dict[str, str]:
 
 def _latency_changes(a: pd.DataFrame, b: pd.DataFrame, alpha: float, min_rel: float,
                      min_abs_s: float, min_samples: int) -> tuple[list, list]:
-    from scipy.stats import mannwhitneyu
+    """Commands whose latency moved, with Benjamini-Hochberg control of the false
+    discovery rate over every command compared (one test per command: with dozens
+    of commands, an uncorrected alpha would flag some by chance alone)."""
+    from scipy.stats import false_discovery_control, mannwhitneyu
 
-    slower, faster = [], []
     groups_a = dict(tuple(a.groupby("command")["duration_s"]))
+    compared = []
     for command, sb in b.groupby("command")["duration_s"]:
         sa = groups_a.get(command)
         if sa is None or len(sa) < min_samples or len(sb) < min_samples:
             continue
+        p = float(mannwhitneyu(sa, sb, alternative="two-sided").pvalue)
+        compared.append((command, sa, sb, p))
+    if not compared:
+        return [], []
+    adjusted = false_discovery_control([p for *_, p in compared], method="bh")
+    slower, faster = [], []
+    for (command, sa, sb, _), q in zip(compared, adjusted):
         ma, mb = sa.median(), sb.median()
         # Noise: the wider of the two runs' interquartile ranges for this command.
         noise = max(sa.quantile(0.75) - sa.quantile(0.25), sb.quantile(0.75) - sb.quantile(0.25))
         delta = abs(mb - ma)
-        if delta <= max(noise, min_abs_s) or delta < min_rel * min(ma, mb):
+        if delta <= max(noise, min_abs_s) or delta < min_rel * min(ma, mb) or q >= alpha:
             continue
-        p = float(mannwhitneyu(sa, sb, alternative="two-sided").pvalue)
-        if p >= alpha:
-            continue
-        change = LatencyChange(command, ma * 1e3, mb * 1e3, noise * 1e3, p, (len(sa), len(sb)))
+        change = LatencyChange(command, ma * 1e3, mb * 1e3, noise * 1e3, float(q), (len(sa), len(sb)))
         (slower if mb > ma else faster).append(change)
     return sorted(slower, key=lambda c: -c.ratio), sorted(faster, key=lambda c: c.ratio)
 
@@ -135,8 +143,9 @@ def diff(a: RunData, b: RunData, alpha: float = 1e-3, min_rel: float = 0.5,
 
     A latency change counts only when it exceeds the wider interquartile range
     of the two runs, ``min_rel`` of the smaller median and ``min_abs_ms``, and
-    a Mann-Whitney U test gives p < ``alpha``: one busy host does not make a
-    regression.
+    a Mann-Whitney U test gives a Benjamini-Hochberg adjusted p (q) < ``alpha``
+    over all commands compared: one busy host, or many commands, do not make a
+    regression by chance.
     """
     oa, ob = _test_outcomes(a), _test_outcomes(b)
     out = RunDiff()
