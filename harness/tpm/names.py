@@ -16,10 +16,10 @@ RC_FMT1 = 0x080
 RC_WARN = 0x900
 
 
-def _members(cls: type) -> dict[int, str]:
+def _members(cls: type, skip: tuple[str, ...] = ()) -> dict[int, str]:
     out: dict[int, str] = {}
     for attr in dir(cls):
-        if attr.startswith("_") or not attr[0].isupper():
+        if attr.startswith("_") or not attr[0].isupper() or attr in skip:
             continue
         value = getattr(cls, attr)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -27,7 +27,9 @@ def _members(cls: type) -> dict[int, str]:
     return out
 
 
-_CC_NAMES = {k: v for k, v in _members(TPM2_CC).items() if v not in ("FIRST", "LAST")}
+# FIRST/LAST alias real commands (0x11F is NV_UndefineSpaceSpecial): skip them before
+# they shadow the command's own name.
+_CC_NAMES = _members(TPM2_CC, skip=("FIRST", "LAST"))
 _RC_NAMES = _members(TPM2_RC)
 # TPM2_RC carries aliases (e.g. several names for one value); prefer the spec's.
 _RC_PREFERRED = {0x000: "SUCCESS", 0x01E: "BAD_TAG"}
