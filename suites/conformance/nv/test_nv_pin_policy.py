@@ -11,7 +11,13 @@ from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC, TPMT_SYM_DEF
 from harness.reference.hashes import TPM_ALG_SHA256
 from harness.reference.policy import PolicyDigest
 
-pytestmark = [pytest.mark.conformance]
+needs = pytest.mark.needs
+verifies = pytest.mark.verifies
+pytestmark = [pytest.mark.conformance,
+              needs("hierarchy:owner", "cc:TPM2_NV_DefineSpace", "cc:TPM2_NV_Write",
+                    "cc:TPM2_NV_Read")]
+# PIN Pass/Fail index types came with Library revision 1.38 (Part 2 §13.4 TPM_NT).
+PIN_INDICES = needs("pt:revision>=138")
 REQ = ("IEC62443-4-2:CR 1.5", "IEC62443-4-2:CR 1.11", "IEC62443-4-2:CR 2.1")
 BASE = 0x01500400
 TPM_RC_BAD_AUTH_S1 = 0x9A2
@@ -34,6 +40,8 @@ def _pins(tpm, nv) -> tuple[int, int]:
 @pytest.mark.spec("TPM 2.0 Part 1 §37.2.3.3 PIN Pass index: each successful authorization "
                   "increments pinCount; at pinLimit the authValue is unavailable (TPM_RC_AUTH_UNAVAILABLE)")
 @pytest.mark.requirement(*REQ)
+@PIN_INDICES
+@verifies("NV_Read", "NV_Write")
 def test_pin_pass_index(tpm, expect_rc):
     nv = _define(tpm, 0, TPM2_NT.PIN_PASS, TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD
                  | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA, auth=b"1234")
@@ -51,6 +59,7 @@ def test_pin_pass_index(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 1 §37.2.3.4 PIN Fail index: a wrong PIN increments pinCount "
                   "(TPM_RC_BAD_AUTH); at pinLimit even the right PIN is TPM_RC_AUTH_UNAVAILABLE")
 @pytest.mark.requirement(*REQ)
+@PIN_INDICES
 def test_pin_fail_index(tpm, expect_rc):
     nv = _define(tpm, 1, TPM2_NT.PIN_FAIL, TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD
                  | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA, auth=b"1234")
@@ -72,6 +81,7 @@ def test_pin_fail_index(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §31.3 NV_DefineSpace: a PIN Fail index without NO_DA is "
                   "TPM_RC_ATTRIBUTES")
 @pytest.mark.requirement(*REQ)
+@PIN_INDICES
 def test_pin_fail_requires_no_da(tpm, expect_rc):
     with expect_rc(0x082 + 0x240):  # TPM_RC_ATTRIBUTES (parameter 2: publicInfo)
         _define(tpm, 2, TPM2_NT.PIN_FAIL, TPMA_NV.OWNERWRITE | TPMA_NV.AUTHREAD, auth=b"1")
@@ -80,6 +90,8 @@ def test_pin_fail_requires_no_da(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §31.3 POLICYWRITE only: writes need the policy, a password "
                   "is TPM_RC_AUTH_UNAVAILABLE")
 @pytest.mark.requirement(*REQ)
+@needs("cc:TPM2_PolicyCommandCode")
+@verifies("NV_Write", "NV_Read", "PolicyCommandCode")
 def test_policy_write_only_index(tpm, expect_rc):
     policy = PolicyDigest(TPM_ALG_SHA256).command_code(TPM2_CC.NV_Write).value
     nv = _define(tpm, 3, TPM2_NT.ORDINARY, TPMA_NV.POLICYWRITE | TPMA_NV.AUTHREAD
@@ -97,6 +109,7 @@ def test_policy_write_only_index(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §31.5 a policy session whose digest is not the index's "
                   "authPolicy is TPM_RC_POLICY_FAIL")
 @pytest.mark.requirement(*REQ)
+@needs("cc:TPM2_PolicyAuthValue")
 def test_policy_write_wrong_policy(tpm, expect_rc):
     policy = PolicyDigest(TPM_ALG_SHA256).command_code(TPM2_CC.NV_Write).value
     nv = _define(tpm, 4, TPM2_NT.ORDINARY, TPMA_NV.POLICYWRITE | TPMA_NV.AUTHREAD
