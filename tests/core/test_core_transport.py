@@ -1,5 +1,6 @@
 """Transports against a real swtpm: logging, bounds, malformed input, power cycles."""
 
+import struct
 import time
 
 import pytest
@@ -9,6 +10,7 @@ from harness.targets.registry import open_target
 from harness.tpm.durations import CommandDurations
 from harness.tpm.wire import build_command
 from harness.transports.mssim import MssimTransport
+from harness.transports.base import TpmWarningError, WarningResend
 from harness.transports.swtpm import SwtpmTransport
 from harness.transports.tcti import open_esapi
 
@@ -152,3 +154,47 @@ def test_spawned_swtpm_dies_with_a_killed_harness():
             return
         time.sleep(0.05)
     pytest.fail(f"swtpm {pid} outlived its killed parent")
+
+
+@pytest.mark.parametrize("warning, name", [(0x922, "TPM_RC_RETRY"), (0x908, "TPM_RC_YIELDED"),
+                                           (0x90A, "TPM_RC_TESTING")])
+def test_a_tpm_that_asks_for_resends_forever_fails_within_the_bound(garbage_server, warning, name):
+    """Each resend is its own log record; past the bound one error names the command."""
+    server = garbage_server(struct.pack(">HII", 0x8001, 10, warning))
+    t = SwtpmTransport("127.0.0.1", server.port)
+    t.warning_resend = WarningResend(max_resends=5, max_total_s=5.0)
+    try:
+        start = time.monotonic()
+        with pytest.raises(TpmWarningError, match=rf"TPM2_GetRandom was answered {name} x6 "
+                                                  r"and still not executed after 5 resends"):
+            t.exchange(GET_RANDOM_8)
+        assert time.monotonic() - start < 5
+        records = t.log.drain()
+        assert [r.rc for r in records] == [warning] * 6
+        assert [r.retries for r in records] == [0, 1, 2, 3, 4, 5]
+    finally:
+        t.close()
+
+
+def test_resend_time_bound_applies_before_the_count(garbage_server):
+    server = garbage_server(struct.pack(">HII", 0x8001, 10, 0x90A))
+    t = SwtpmTransport("127.0.0.1", server.port)
+    t.warning_resend = WarningResend(max_total_s=0.5)
+    try:
+        start = time.monotonic()
+        with pytest.raises(TpmWarningError, match=r"bound: 64 resends / 0.5 s"):
+            t.exchange(GET_RANDOM_8)
+        assert time.monotonic() - start < 1.0
+    finally:
+        t.close()
+
+
+def test_warnings_pass_through_when_resending_is_off(garbage_server):
+    server = garbage_server(struct.pack(">HII", 0x8001, 10, 0x922))
+    t = SwtpmTransport("127.0.0.1", server.port)
+    t.warning_resend = None
+    try:
+        assert int.from_bytes(t.exchange(GET_RANDOM_8)[6:10], "big") == 0x922
+        assert len(t.log.drain()) == 1
+    finally:
+        t.close()

@@ -1,0 +1,235 @@
+"""Virtual chips with the real parts' personalities, end to end: real bytes
+through the TIS/SPI/I2C code to the virtual chip, whose personality answers or
+refuses, and a real swtpm behind it for everything forwarded."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_ECC
+from tpm2_pytss.types import TPM2B_PUBLIC, TPMT_PUBLIC_PARMS
+
+from harness.errors import TargetURIError
+from harness.identity import TPMA_CC_V, list_commands, probe
+from harness.swtpm_process import SwtpmProcess
+from harness.targets.registry import open_target
+from harness.tpm import properties as PT
+from harness.tpm.expect import ExpectRC, raw_rc
+from harness.tpm.wire import build_command
+from harness.transports.base import TpmWarningError
+from harness.transports.swtpm import SwtpmTransport
+from harness.transports.tcti import open_esapi
+
+TPM_RC_COMMAND_SIZE, TPM_RC_COMMAND_CODE = 0x142, 0x143
+# Format-one codes with parameter/handle numbers (TPM 2.0 Part 2 §6.6.3).
+CURVE_P2 = 0x0A6 | 0x040 | 0x200        # TPM_RC_CURVE, parameter 2 (inPublic)
+CURVE_P1 = 0x0A6 | 0x040 | 0x100        # TPM_RC_CURVE, parameter 1
+VALUE_P2 = 0x084 | 0x040 | 0x200        # TPM_RC_VALUE (TPMI_RSA_KEY_BITS), parameter 2
+NV_READ_SIZE = 0x084 | 0x040 | 0x100    # TPM_RC_VALUE + size (Part 3 §31.13)
+HIERARCHY_H1 = 0x085 | 0x100            # TPM_RC_HIERARCHY, handle 1
+BAD_AUTH_S1 = 0x0A2 | 0x800 | 0x100     # TPM_RC_BAD_AUTH, session 1
+ECC_P256 = "ecc256:ecdsa-sha256:null"
+ATTRS = "userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin"
+
+
+class Chip:
+    def __init__(self, uri: str) -> None:
+        self.target = open_target(uri)
+        self.transport = self.target.open()
+        self.esapi = open_esapi(self.transport)
+
+    def close(self) -> None:
+        self.esapi.close()
+        self.target.close()
+
+
+@pytest.fixture(scope="module")
+def st33():
+    chip = Chip("spi+sim://st33ktpm")
+    yield chip
+    chip.close()
+
+
+@pytest.fixture(scope="module")
+def slb():
+    chip = Chip("i2c+sim://slb9673")
+    yield chip
+    chip.close()
+
+
+@pytest.fixture(scope="module")
+def swtpm_commands():
+    proc = SwtpmProcess()
+    try:
+        t = SwtpmTransport("127.0.0.1", proc.port)
+        esapi = open_esapi(t)
+        commands = list_commands(esapi)
+        esapi.close()
+        t.close()
+    finally:
+        proc.stop()
+    return commands
+
+
+def test_st33ktpm_reports_the_part_not_swtpm(st33, swtpm_commands):
+    ident = probe(st33.esapi)
+    assert (ident.manufacturer_id, ident.spec_revision, ident.firmware) == (0x53544D20, 159, "1.771")
+    assert ident.ecc_curves == ["nist_p256", "nist_p384"]
+    assert ident.pcr_banks == ["sha256"]
+    assert "ecdaa" not in ident.algorithms and "sha512" not in ident.algorithms
+    assert len(ident.commands) < len(swtpm_commands)
+    assert 0x18B not in ident.command_codes and 0x18B in swtpm_commands  # TPM2_Commit
+    assert ident.vendor_commands == [0x20000307, 0x20000309, 0x2000030A, 0x2000030B,
+                                     0x2000030E, 0x2000030F]
+    assert not set(ident.vendor_commands) & set(ident.command_codes)
+    assert st33.target.profile_hint == "st33ktpm2x"
+
+
+def test_slb9673_reports_the_part_not_swtpm(slb, swtpm_commands):
+    ident = probe(slb.esapi)
+    assert (ident.manufacturer, ident.vendor, ident.spec_revision) == ("IFX", "SLB9673", 159)
+    assert ident.firmware == "26.13"
+    assert ident.pcr_banks == ["sha1", "sha256"]
+    assert (ident.nv_buffer_max, ident.max_digest) == (768, 48)
+    assert len(ident.commands) < len(swtpm_commands)
+    assert all(cc & TPMA_CC_V for cc in ident.vendor_commands) and len(ident.vendor_commands) == 5
+
+
+def test_properties_come_from_the_part(st33):
+    _, data = st33.esapi.get_capability(TPM2_CAP.TPM_PROPERTIES, PT.MAX_COMMAND_SIZE, 2)
+    props = {int(p.property): int(p.value) for p in data.data.tpmProperties}
+    assert props == {PT.MAX_COMMAND_SIZE: 0x710, PT.MAX_RESPONSE_SIZE: 0x710}
+
+
+def test_command_list_pages_with_vendor_commands_last(st33):
+    seen: list[int] = []
+    cc, more = 0, True
+    while more:
+        more, data = st33.esapi.get_capability(TPM2_CAP.COMMANDS, cc, 16)
+        got = [int(a) for a in data.data.command]
+        assert 0 < len(got) <= 16
+        seen += [(a & 0xFFFF) | (a & TPMA_CC_V) for a in got]
+        cc = seen[-1] + 1
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert [c for c in seen if c & TPMA_CC_V] == seen[-6:]
+
+
+def test_lacking_command_gets_command_code_others_run_on_swtpm(st33):
+    commit = build_command(0x18B, struct.pack(">I", 0x80000000) + bytes(8), tag=0x8002)
+    assert int.from_bytes(st33.transport.exchange(commit)[6:10], "big") == TPM_RC_COMMAND_CODE
+    assert raw_rc(st33.transport, 0x17B, b"\x00\x10") == 0       # GetRandom, forwarded
+    assert raw_rc(st33.transport, 0x20000307) == TPM_RC_COMMAND_CODE  # vendor: not executed
+
+
+def test_bn_curve_is_refused_with_curve_and_p256_works(st33):
+    template = TPM2B_PUBLIC.parse(ECC_P256, objectAttributes=ATTRS)
+    handle = st33.esapi.create_primary(None, template)[0]
+    st33.esapi.flush_context(handle)
+    template.publicArea.parameters.eccDetail.curveID = TPM2_ECC.BN_P256
+    with ExpectRC(CURVE_P2):
+        st33.esapi.create_primary(None, template)
+    body = struct.pack(">H", int(TPM2_ECC.BN_P256))
+    assert raw_rc(st33.transport, 0x178, body) == CURVE_P1        # ECC_Parameters
+
+
+def test_rsa_1024_is_refused_as_the_part_unmarshals_it(st33):
+    template = TPM2B_PUBLIC.parse("rsa1024:rsassa-sha256:null", objectAttributes=ATTRS)
+    with ExpectRC(VALUE_P2):
+        st33.esapi.create_primary(None, template)
+    parms = TPMT_PUBLIC_PARMS(type=TPM2_ALG.RSA)
+    parms.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG.NULL
+    parms.parameters.rsaDetail.scheme.scheme = TPM2_ALG.NULL
+    parms.parameters.rsaDetail.keyBits = 3072
+    st33.esapi.test_parms(parms)  # the part has 3072
+
+
+@pytest.mark.parametrize("size", [1809, 4000, 5000])
+def test_oversize_command_gets_command_size(st33, size):
+    command = build_command(0x17B, b"\x00\x10" + bytes(size - 12))
+    response = st33.transport.exchange(command)
+    assert int.from_bytes(response[6:10], "big") == TPM_RC_COMMAND_SIZE
+
+
+def test_command_at_the_limit_reaches_swtpm(st33):
+    command = build_command(0x17B, b"\x00\x10" + bytes(1808 - 12))
+    rc = int.from_bytes(st33.transport.exchange(command)[6:10], "big")
+    assert rc not in (0, TPM_RC_COMMAND_SIZE)  # swtpm's own answer to trailing bytes
+
+
+def test_nv_read_beyond_the_parts_buffer(slb):
+    # EK certificate index (owner-readable); 769 > TPM_PT_NV_BUFFER_MAX 768.
+    index = slb.esapi.tr_from_tpmpublic(0x01C00002)
+    with ExpectRC(NV_READ_SIZE):
+        slb.esapi.nv_read(index, 769, 0, auth_handle=ESYS_TR.OWNER)
+    assert len(slb.esapi.nv_read(index, 768, 0, auth_handle=ESYS_TR.OWNER)) == 768
+
+
+def test_platform_disabled_and_owner_auth_set():
+    chip = Chip("spi+sim://st33ktpm?platform=0&owner_auth=0011223344556677")
+    try:
+        _, data = chip.esapi.get_capability(TPM2_CAP.TPM_PROPERTIES, PT.STARTUP_CLEAR, 1)
+        assert not int(data.data.tpmProperties[0].value) & 1   # phEnable
+        template = TPM2B_PUBLIC.parse(ECC_P256, objectAttributes=ATTRS)
+        with ExpectRC(HIERARCHY_H1):
+            chip.esapi.create_primary(None, template, primary_handle=ESYS_TR.PLATFORM)
+        with ExpectRC(BAD_AUTH_S1):
+            chip.esapi.create_primary(None, template, primary_handle=ESYS_TR.OWNER)
+        chip.esapi.tr_set_auth(ESYS_TR.OWNER, bytes.fromhex("0011223344556677"))
+        handle = chip.esapi.create_primary(None, template, primary_handle=ESYS_TR.OWNER)[0]
+        chip.esapi.flush_context(handle)
+        # A power cycle: phEnable comes back with Startup, and the "firmware" clears it again.
+        chip.transport.power_cycle()
+        chip.esapi.startup(0)
+        with ExpectRC(HIERARCHY_H1):
+            chip.esapi.create_primary(None, template, primary_handle=ESYS_TR.PLATFORM)
+        assert "0011223344556677" not in str(chip.target.describe())
+    finally:
+        chip.close()
+
+
+def test_retry_injection_is_recovered_and_visible():
+    chip = Chip("i2c+sim://slb9673?faults=retry:0.3,seed:5")
+    try:
+        chip.transport.log.drain()
+        for _ in range(20):
+            assert len(chip.esapi.get_random(8)) == 8
+        records = chip.transport.log.drain()
+        retried = [r for r in records if r.rc == 0x922]
+        assert retried and chip.target.chip.faults.injected["retry"] == len(retried)
+        assert all(r.rc == 0 for r in records if r.retries and r.rc != 0x922)
+        assert max(r.retries for r in records) >= 1
+        assert sum(1 for r in records if r.rc == 0) == 20
+    finally:
+        chip.close()
+
+
+def test_chip_that_retries_forever_fails_within_the_bound():
+    chip = Chip("spi+sim://st33ktpm")
+    try:
+        chip.target.chip.faults.set(retry_rate=1.0)
+        start = time.monotonic()
+        with pytest.raises(TpmWarningError, match=r"TPM2_GetRandom was answered TPM_RC_RETRY x\d+"):
+            chip.transport.exchange(build_command(0x17B, b"\x00\x08"))
+        assert time.monotonic() - start < 15
+        chip.target.chip.faults.set(retry_rate=0.0)
+        assert raw_rc(chip.transport, 0x17B, b"\x00\x08") == 0
+    finally:
+        chip.close()
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("spi+sim://st33ktpm?platfrom=0", "unknown (option|parameter) .?platfrom"),
+    ("spi+sim://st33ktpm?owner_auth=xyz", "owner_auth must be hex"),
+    ("i2c+sim://slb9673?faults=retry:2", "not a probability"),
+])
+def test_bad_options_are_one_clear_error(uri, message):
+    with pytest.raises(TargetURIError, match=message):
+        open_target(uri)
+
+
+def test_pcr_banks_are_the_parts(slb):
+    _, data = slb.esapi.get_capability(TPM2_CAP.PCRS, 0, 8)
+    banks = {int(s.hash) for s in data.data.assignedPCR}
+    assert banks == {int(TPM2_ALG.SHA1), int(TPM2_ALG.SHA256), int(TPM2_ALG.SHA384)}
