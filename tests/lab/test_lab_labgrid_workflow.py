@@ -186,3 +186,17 @@ def test_labgrid_identity_is_labgrids(monkeypatch):
     assert labgrid_identity() == f"{socket.gethostname()}/{getuser()}"
     monkeypatch.setenv("LG_USERNAME", "dave")
     assert labgrid_identity().endswith("/dave")
+
+
+def test_env_example_names_tpm_hils_driver_for_labgrid():
+    """The shipped environment example parses with labgrid's own config reader and
+    is turned into an lgenv:// target (labgrid's objects, not just the place name)."""
+    import yaml
+    from labgrid.config import Config
+
+    example = Path(__file__).parents[2] / "harness" / "lab" / "examples" / "env-st33-spi-01.yaml"
+    config = Config(str(example))
+    drivers = yaml.safe_load(example.read_text())["targets"]["main"]["drivers"]
+    assert {"TpmHilDriver", "TpmHilStrategy", "NetworkPowerDriver"} <= set(drivers)
+    assert config.get_imports()  # the driver module, as labgrid imports it
+    assert tpm_uri_from_lg_env(example) == f"lgenv://{example.resolve()}"
