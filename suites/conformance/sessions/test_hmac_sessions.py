@@ -49,12 +49,30 @@ CASES = {
     "unbound-salted-ecc-xor": ("xor", "ecc", False),
     "bound-salted-ecc-aes": ("aes-cfb", "ecc", True),
 }
+# What each session flavour uses: the symmetric cipher for parameter encryption and the
+# salt key (RSA-OAEP or ECDH, Part 1 §19.6.13) under a restricted AES-CFB storage key.
+_SYM_NEEDS = {"aes-cfb": ("alg:aes", "alg:cfb", "aes:128"), "xor": ("alg:xor",), "none": ()}
+_SALT_NEEDS = {"rsa": ("alg:rsa", "rsa:2048", "alg:oaep", "alg:aes", "alg:cfb", "aes:128"),
+               "ecc": ("alg:ecc", "curve:nist_p256", "alg:ecdh", "alg:aes", "alg:cfb",
+                       "aes:128"),
+               None: ()}
+needs = pytest.mark.needs
+NV_INDEX_NEEDS = needs("hierarchy:owner", "cc:TPM2_NV_DefineSpace", "cc:TPM2_NV_Write",
+                       "cc:TPM2_NV_Read", "alg:sha256")
+
+
+def _case_params():
+    return [pytest.param(name, id=name, marks=needs(*_SYM_NEEDS[CASES[name][0]],
+                                                    *_SALT_NEEDS[CASES[name][1]]))
+            for name in sorted(CASES)]
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §11.1 StartAuthSession; Part 1 §19.6 HMAC, §21 parameter "
                   "encryption (AES-CFB, XOR)")
 @pytest.mark.requirement(*REQ)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.verifies("StartAuthSession", "NV_Write", "NV_Read")
+@pytest.mark.parametrize("case", _case_params())
+@NV_INDEX_NEEDS
 def test_hmac_session_with_parameter_encryption(tpm, case):
     sym, salt, bound = CASES[case]
     nv = _nv(tpm)
@@ -76,6 +94,7 @@ def test_hmac_session_with_parameter_encryption(tpm, case):
 @pytest.mark.spec("TPM 2.0 Part 1 §19.6.17: an HMAC computed with the wrong authValue is "
                   "TPM_RC_BAD_AUTH on a noDA index")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.5", *REQ)
+@NV_INDEX_NEEDS
 def test_hmac_session_wrong_auth(tpm, expect_rc):
     nv = _nv(tpm)
     s = tpm.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.HMAC, _sym("none"),
