@@ -106,7 +106,8 @@ def parse_target(text: str) -> TargetURI:
         # Adapter URLs such as spi+ftdi://ftdi:232h/1 carry no port after the colon.
         port = None if parts.scheme.lower().endswith("+ftdi") else parts.port
     except ValueError as exc:
-        raise TargetURIError(f"target {scrub(raw)!r}: {exc}") from None
+        detail = "bad port or userinfo (percent-encode '/' in passwords)" if "@" in raw else exc
+        raise TargetURIError(f"target {scrub(raw)!r}: {detail}") from None
     if parts.password:
         register(parts.password, "target password")   # scrubbed from every artefact
     if not parts.scheme:

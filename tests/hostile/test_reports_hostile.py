@@ -1,0 +1,429 @@
+"""Hostile results folders, stores, packages and keys against ``report`` and ``verify``.
+
+Each test reproduces one finding of issue 16 (evidence trust): before the fix
+the crafted input wrote outside the package, deleted a folder, packaged a
+linked file, leaked a secret, or verified a re-signed package. Every command
+here must answer with one line and exit 2 for bad input (never a traceback),
+and never touch the input.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import secrets
+from harness.cli.main import main
+from harness.results.run_folder import RunFolder
+from harness.results.store import TestRecord
+from harness.targets.uri import parse_target
+from reports.manifest import (MANIFEST, SIGNATURE, PackageError, create_key, public_key_path,
+                              sign_package, verify_package, FileSigner, load_key)
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "pw/with@chars-9931"
+TARGET_PW = "s3cret@pw-9931"          # '/' would have to be percent-encoded in a URL
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    path = tmp_path / "keys" / "lab.pem"
+    create_key(path, announce=_quiet)
+    return path
+
+
+def make_folder(base: Path, run_id: str = "20261129-120000-a1b2", *, message: str = "",
+                longrepr: str = "") -> Path:
+    """A small results folder: one passed and one failed record (input data for the report)."""
+    folder = RunFolder.create(base, run_id)
+    now = time.time()
+    folder.store.add_test(TestRecord("suites/x/test_a.py::test_ok", "passed", 0.1, now, now + 0.1,
+                                     ("functional",), ("IEC62443-4-2:CR 3.3",), "", "", "", "main"))
+    folder.store.add_test(TestRecord("suites/x/test_a.py::test_bad", "failed", 0.1, now, now + 0.1,
+                                     ("functional",), ("IEC62443-4-2:CR 4.1",), "", message,
+                                     longrepr, "main"))
+    folder.write_json("identity.json", {"manufacturer": "IBM", "vendor": "SW TPM",
+                                        "firmware": "1.0"})
+    folder.summarize()
+    folder.close()
+    return folder.path
+
+
+def _set_meta(store: Path, key: str, value: object) -> None:
+    con = sqlite3.connect(store)
+    con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+    con.commit()
+    con.close()
+
+
+def _report(run: Path, out: Path, key: Path, *extra: str) -> int:
+    return main(["report", str(run), "-o", str(out), "--no-pdf", "--key", str(key), *extra])
+
+
+def _one_line_error(capsys, *needles: str) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    err = captured.err.strip().splitlines()
+    assert err and all(n in err[-1] for n in needles), captured.err
+    return err[-1]
+
+
+# -- path traversal ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("run_id", ["../../escaped", "/tmp/tpmhil-abs-escape", "a/../../b", ".."])
+def test_run_id_in_a_store_cannot_leave_the_package(tmp_path, key, capsys, run_id) -> None:
+    run = make_folder(tmp_path / "results")
+    _set_meta(run / "store.sqlite", "run_id", run_id)
+    out = tmp_path / "deep" / "er" / "pkg"
+    assert _report(run, out, key) == 2
+    _one_line_error(capsys, "run_id", "not a plain name")
+    assert not (tmp_path / "deep" / "escaped").exists()
+    assert not Path("/tmp/tpmhil-abs-escape").exists()
+    assert not out.exists()
+
+
+def test_run_id_option_cannot_leave_the_results_base(tmp_path) -> None:
+    from harness.results.safe_names import UnsafeNameError
+
+    with pytest.raises(UnsafeNameError, match="run id"):
+        RunFolder.create(tmp_path / "results", "../outside")
+    assert not (tmp_path / "outside").exists()
+
+
+# -- symlinks and binary files -----------------------------------------------------------------
+
+def test_links_out_of_the_folder_are_not_packaged(tmp_path, key, capsys) -> None:
+    outside = tmp_path / "shadow"
+    outside.write_text("root:$6$secret-hash-from-outside:19000:0:99999:7:::\n")
+    run = make_folder(tmp_path / "results")
+    (run / "evidence").mkdir(exist_ok=True)
+    (run / "evidence" / "shadow.txt").symlink_to(outside)
+    (run / "notes.log").symlink_to(outside)
+    (run / "evidence" / "dir-link").symlink_to(tmp_path, target_is_directory=True)
+    (run / "inside.txt").write_text("a file of the run\n")
+    (run / "evidence" / "inner-link.txt").symlink_to(run / "inside.txt")
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    text = "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    assert "secret-hash-from-outside" not in text
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    withheld = json.loads((out / "data" / run.name / "withheld.json").read_text())
+    assert "leading outside" in withheld["evidence/shadow.txt"]
+    assert "leading outside" in withheld["notes.log"]
+    assert (out / "evidence" / run.name / "inner-link.txt").read_text() == "a file of the run\n"
+    assert main(["verify", str(out), "--key", str(public_key_path(key))]) == 0
+    capsys.readouterr()
+
+
+def test_every_file_type_is_scrubbed_or_withheld(tmp_path, key) -> None:
+    run = make_folder(tmp_path / "results")
+    (run / "pytest-output.dat").write_text(f"connecting postgresql://lab:{PASSWORD}@db/x\n")
+    (run / "blob.bin").write_bytes(b"\x00\x01\xff password=hunter2-binary \x00")
+    (run / "plain.bin").write_bytes(bytes(range(256)))
+    (run / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    files = out / "data" / run.name / "files"
+    assert PASSWORD not in (files / "pytest-output.dat").read_text()
+    assert not (files / "blob.bin").exists()
+    assert (files / "plain.bin").read_bytes() == bytes(range(256))
+    assert (files / "plot.png").is_file()
+    withheld = json.loads((out / "data" / run.name / "withheld.json").read_text())
+    assert "secret" in withheld["blob.bin"]
+
+
+# -- -o safety ---------------------------------------------------------------------------------
+
+def test_output_folder_with_a_foreign_manifest_is_left_alone(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    foreign = tmp_path / "home-folder"
+    foreign.mkdir()
+    (foreign / MANIFEST).write_text('{"name": "my node project"}')
+    (foreign / "thesis.tex").write_text("years of work")
+    assert _report(run, foreign, key) == 2
+    _one_line_error(capsys, "not a tpm-hil evidence package")
+    assert (foreign / "thesis.tex").read_text() == "years of work"
+
+
+def test_output_package_with_a_foreign_file_is_left_alone(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    (out / "my-notes.txt").write_text("mine")
+    assert _report(run, out, key) == 2
+    _one_line_error(capsys, "not an unmodified tpm-hil evidence package")
+    assert (out / "my-notes.txt").exists()
+    (out / "my-notes.txt").unlink()
+    assert _report(run, out, key) == 0   # an unmodified package of ours is replaced
+
+
+def test_output_that_is_a_file_is_an_error(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    target = tmp_path / "report.txt"
+    target.write_text("keep")
+    assert _report(run, target, key) == 2
+    _one_line_error(capsys, "is a file")
+    assert target.read_text() == "keep"
+
+
+def test_output_holding_the_run_is_an_error(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    assert _report(run, tmp_path / "results", key) == 2
+    _one_line_error(capsys, "holds the results folder")
+    assert (run / "store.sqlite").is_file()
+
+
+# -- input stores are never written ------------------------------------------------------------
+
+def test_zero_byte_store_is_refused_and_stays_empty(tmp_path, key, capsys) -> None:
+    run = tmp_path / "results" / "empty"
+    run.mkdir(parents=True)
+    (run / "store.sqlite").write_bytes(b"")
+    assert _report(run, tmp_path / "pkg", key) == 2
+    _one_line_error(capsys, "not a tpm-hil results store")
+    assert (run / "store.sqlite").stat().st_size == 0
+    assert sorted(p.name for p in run.iterdir()) == ["store.sqlite"]
+
+
+def test_foreign_sqlite_and_garbage_store_are_one_line(tmp_path, key, capsys) -> None:
+    run = tmp_path / "results" / "foreign"
+    run.mkdir(parents=True)
+    con = sqlite3.connect(run / "store.sqlite")
+    con.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    for table in ("tests", "exchanges", "telemetry", "points", "events", "artifacts"):
+        con.execute(f'CREATE TABLE {table} ("x; DROP TABLE meta" TEXT)')
+    con.commit()
+    con.close()
+    before = (run / "store.sqlite").read_bytes()
+    assert _report(run, tmp_path / "pkg", key) == 2
+    _one_line_error(capsys, "does not have the tpm-hil columns")
+    assert (run / "store.sqlite").read_bytes() == before
+    (run / "store.sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(200))
+    assert _report(run, tmp_path / "pkg", key) == 2
+    _one_line_error(capsys, "store")
+
+
+def test_report_leaves_the_input_folder_unchanged(tmp_path, key) -> None:
+    run = make_folder(tmp_path / "results")
+    (run / "allure-results").mkdir()
+    (run / "allure-results" / "x-result.json").write_text("{}")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert _report(run, tmp_path / "pkg", key) == 0
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before
+
+
+# -- keys and verification ---------------------------------------------------------------------
+
+def test_tampered_package_resigned_with_another_key(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    verdicts = out / "verdicts.json"
+    verdicts.write_text(verdicts.read_text().replace('"fail"', '"pass"'))
+    forger = tmp_path / "forger.pem"
+    sign_package(out, FileSigner(create_key(forger, announce=_quiet)))
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    out_text = capsys.readouterr().out
+    assert "integrity OK, origin NOT checked" in out_text and "Traceback" not in out_text
+    assert main(["verify", str(out), "--key", str(public_key_path(key))]) == 1
+    assert "not by the pinned key" in capsys.readouterr().out
+    os.environ["TPMHIL_LAB_PUBKEY"] = str(public_key_path(key))
+    try:
+        assert main(["verify", str(out)]) == 1
+    finally:
+        del os.environ["TPMHIL_LAB_PUBKEY"]
+
+
+def test_missing_key_paths_are_errors_not_new_keys(tmp_path, capsys, monkeypatch) -> None:
+    run = make_folder(tmp_path / "results")
+    missing = tmp_path / "no-such" / "lab.pem"
+    assert _report(run, tmp_path / "pkg", missing) == 2
+    _one_line_error(capsys, "does not exist", "keygen")
+    assert not missing.exists() and not (tmp_path / "pkg").exists()
+    monkeypatch.setenv("TPMHIL_LAB_KEY", str(missing))
+    assert main(["report", str(run), "-o", str(tmp_path / "pkg"), "--no-pdf"]) == 2
+    _one_line_error(capsys, "does not exist")
+    assert not missing.exists()
+    assert main(["verify", str(tmp_path), "--key", str(missing)]) == 2
+    capsys.readouterr()
+
+
+def test_keygen_announces_the_fingerprint_and_never_overwrites(tmp_path, capsys) -> None:
+    path = tmp_path / "lab.pem"
+    assert main(["keygen", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "fingerprint:     sha256:" in printed and str(public_key_path(path)) in printed
+    before = path.read_bytes()
+    assert main(["keygen", str(path)]) == 2
+    _one_line_error(capsys, "exists already")
+    assert path.read_bytes() == before and load_key(path)
+
+
+def test_report_prints_and_packages_the_signing_fingerprint(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    from reports.manifest import fingerprint
+
+    fp = fingerprint(load_key(key).public_key())
+    assert f"signed by: ed25519 key {fp}" in capsys.readouterr().out
+    assert json.loads((out / MANIFEST).read_text())["signer"]["fingerprint"] == fp
+    assert json.loads((out / "provenance.json").read_text())["signing_key"]["fingerprint"] == fp
+
+
+# -- corrupt manifests -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("files", [
+    [], "x", {"../../etc/passwd": {"sha256": "00", "size": 1}},
+    {"/etc/passwd": {"sha256": "00", "size": 1}}, {"a": None}, {"a": {"sha256": 1, "size": 1}},
+    {"a": {"sha256": "00", "size": "1"}}, {"a\x00b": {"sha256": "00", "size": 1}},
+])
+def test_corrupt_manifest_entries_are_one_line(tmp_path, capsys, files) -> None:
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": "tpm-hil evidence manifest",
+                                                 "signature": "ed25519", "files": files}))
+    assert main(["verify", str(tmp_path)]) == 2
+    _one_line_error(capsys, "manifest.json")
+
+
+def test_garbage_manifest_and_signature_are_one_line(tmp_path, capsys) -> None:
+    (tmp_path / MANIFEST).write_bytes(b"\xff\xfe not json")
+    assert main(["verify", str(tmp_path)]) == 2
+    _one_line_error(capsys, "no readable manifest.json")
+    assert main(["verify", str(tmp_path / "absent")]) == 2
+    _one_line_error(capsys, "not a folder")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(manifest=st.one_of(
+    st.binary(max_size=300),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                 lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids,
+                                                                           max_size=4),
+                 max_leaves=12).map(lambda v: json.dumps({"format": "tpm-hil evidence manifest",
+                                                          "signature": "ed25519", "files": v}).encode()),
+    st.dictionaries(st.text(max_size=30), st.fixed_dictionaries(
+        {"sha256": st.text(max_size=64), "size": st.integers()}), max_size=5).map(
+        lambda files: json.dumps({"format": "tpm-hil evidence manifest", "files": files}).encode()),
+), signature=st.binary(max_size=80))
+def test_fuzzed_manifests_never_crash_verify(tmp_path_factory, manifest, signature) -> None:
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / MANIFEST).write_bytes(manifest)
+    (folder / SIGNATURE).write_bytes(base64.b64encode(signature))
+    (folder / "lab-key.pub.pem").write_bytes(b"-----BEGIN PUBLIC KEY-----\ngarbage\n")
+    try:
+        result = verify_package(folder)
+    except PackageError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert not result.ok
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,secret", [
+    ("locals {'owner_auth': b'hunter2-owner'}", "hunter2-owner"),
+    ("TPM2B_AUTH(b'tpm2b-auth-value')", "tpm2b-auth-value"),
+    ('{"password": "json-pw-77"}', "json-pw-77"),
+    (f"postgresql://lab:{PASSWORD}@db:5432/results", PASSWORD),
+    ("host=db?password=query-pw-5&sslmode=require", "query-pw-5"),
+    ("userAuth   = 'local-auth-001'", "local-auth-001"),
+    ("TPM2B_SENSITIVE_DATA(buffer=b'sealed-bytes')", "sealed-bytes"),
+])
+def test_patterns_catch_unregistered_secrets(text, secret) -> None:
+    assert secret not in secrets.scrub(text)
+
+
+def test_registered_secret_is_scrubbed_in_every_form() -> None:
+    value = os.urandom(8) + b"sealed-4711"
+    secrets.register(value, "sealed data")
+    for form in (repr(value)[2:-1], value.hex(), base64.b64encode(value).decode().rstrip("=")):
+        assert form not in secrets.scrub(f"AssertionError: {form} != x")
+
+
+def test_credentials_in_a_target_string_are_redacted(tmp_path) -> None:
+    uri = parse_target(f"swtpm://lab:{TARGET_PW}@127.0.0.1:2321")
+    assert TARGET_PW not in uri.redacted() and "127.0.0.1:2321" in uri.redacted()
+    from harness.targets.registry import open_target
+
+    target = open_target(uri.text)
+    assert TARGET_PW not in json.dumps(target.describe()) and TARGET_PW not in repr(target)
+    folder = RunFolder.create(tmp_path, "creds")
+    folder.store.set_meta("target", uri.text)
+    folder.write_json("target.json", {"uri": uri.text})
+    folder.summarize()
+    folder.close()
+    for path in folder.path.rglob("*"):
+        if path.is_file():
+            assert TARGET_PW.encode() not in path.read_bytes(), path
+    with pytest.raises(Exception) as bad:
+        parse_target(f"swtpm://lab:{PASSWORD}@127.0.0.1:2321")
+    assert "pw" not in str(bad.value).replace("[REDACTED]", "")
+
+
+def test_credentials_never_reach_a_run_folder_or_stdout(tmp_path) -> None:
+    """tpmhil run against a real swtpm named with user:password@: no artefact keeps it."""
+    from harness.swtpm_process import SwtpmProcess
+
+    tpm = SwtpmProcess()
+    try:
+        env = {**os.environ, "TPMHIL_LAB_KEY": "", "HOME": str(tmp_path / "home")}
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli.main", "run", "--tpm",
+             f"swtpm://lab:{TARGET_PW}@127.0.0.1:{tpm.port}", "--results", str(tmp_path / "r"),
+             "--run-id", "creds", "-k", "test_get_random", "--dut", "BOARD-0042",
+             "--operator", "qa-1"],
+            capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    finally:
+        tpm.stop()
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert TARGET_PW not in done.stdout + done.stderr
+    run = tmp_path / "r" / "creds"
+    assert (run / "store.sqlite").is_file(), done.stdout + done.stderr
+    leaked = [p for p in run.rglob("*") if p.is_file() and TARGET_PW.encode() in p.read_bytes()]
+    assert leaked == []
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["dut"] == "BOARD-0042" and prov["operator"] == "qa-1"
+    assert prov["chip"]["ek_public_sha256"] and prov["chip"]["ek_certificate_serial"]
+    assert prov["software"]["swtpm"] and prov["harness"]["suites_sha256"]
+
+
+def test_secrets_in_failure_messages_stay_out_of_every_artefact(tmp_path) -> None:
+    """A test that registers sealed data and fails showing it: the terminal (-vv), junit.xml
+    and the store see only [REDACTED]; a pattern-only secret too."""
+    test_file = tmp_path / "test_leak.py"
+    test_file.write_text(
+        "from harness import secrets\n\n"
+        "def test_unseal():\n"
+        "    data = b'unsealed-secret-0451'\n"
+        "    secrets.register(data, 'sealed data')\n"
+        "    owner = {'owner_auth': b'pattern-only-auth'}\n"
+        "    assert data == b'something else', owner\n")
+    folder = RunFolder.create(tmp_path / "r", "leak")
+    folder.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test_file), "-vv", "-p", "no:cacheprovider",
+         "--results", str(folder.path), "--junitxml", str(folder.path / "junit.xml"),
+         "--rootdir", str(tmp_path), "--tpm", "swtpm"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert "1 failed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    for secret in ("unsealed-secret-0451", "pattern-only-auth"):
+        assert secret not in done.stdout + done.stderr
+        leaked = [p.name for p in folder.path.rglob("*")
+                  if p.is_file() and secret.encode() in p.read_bytes()]
+        assert leaked == [], secret
