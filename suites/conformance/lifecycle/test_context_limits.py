@@ -12,6 +12,7 @@ from tpm2_pytss.types import TPM2B_PUBLIC, TPMT_SYM_DEF
 from harness.tpm import properties
 
 pytestmark = [pytest.mark.conformance]
+verifies = pytest.mark.verifies
 REQ = ("IEC62443-4-2:CR 7.2", "IEC62443-4-2:CR 7.1")
 TPM_RC_OBJECT_MEMORY = 0x902
 TPM_RC_SESSION_MEMORY = 0x903
@@ -31,6 +32,8 @@ def _key(tpm):
     return handle
 
 
+@pytest.mark.needs("hierarchy:owner")
+@verifies("ContextSave", "ContextLoad", "FlushContext")
 @pytest.mark.spec("TPM 2.0 Part 3 §28.2-§28.4 ContextSave/Load/Flush; Part 2 §6.13 "
                   "TPM_PT_HR_TRANSIENT_MIN, TPM_PT_HR_TRANSIENT_AVAIL")
 @pytest.mark.requirement(*REQ)
@@ -50,6 +53,7 @@ def test_object_slots(tpm, expect_rc):
     tpm.context_load(saved)
 
 
+@verifies("StartAuthSession", "ContextSave")
 @pytest.mark.spec("TPM 2.0 Part 2 §6.13 TPM_PT_HR_LOADED_MIN; Part 3 §11.1 StartAuthSession "
                   "beyond the loaded-session slots is TPM_RC_SESSION_MEMORY")
 @pytest.mark.requirement(*REQ)
@@ -67,6 +71,7 @@ def test_session_slots(tpm, expect_rc):
 
 
 @pytest.mark.negative
+@verifies("FlushContext")
 @pytest.mark.spec("TPM 2.0 Part 3 §28.4 FlushContext of a handle that is not loaded is "
                   "TPM_RC_HANDLE; of a permanent handle TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)

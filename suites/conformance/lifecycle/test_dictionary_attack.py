@@ -1,6 +1,10 @@
 """Dictionary-attack protection (TPM 2.0 Part 1 §19.8.6, Part 3 §25):
 failure counter, lockout after maxTries, recovery over time, reset with
-lockoutAuth, parameters read back with GetCapability."""
+lockoutAuth, parameters read back with GetCapability.
+
+The tests that provoke authorization failures count them on the chip's DA
+counter and reset it with lockoutAuth, so they are ``destructive`` (a board's
+counter is not theirs to reset); the refusals run everywhere."""
 
 import time
 
@@ -8,7 +12,8 @@ import pytest
 from tpm2_pytss.constants import ESYS_TR, TPM2_CAP
 from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
-pytestmark = [pytest.mark.conformance, pytest.mark.destructive]
+pytestmark = [pytest.mark.conformance]
+DA_TEST = [pytest.mark.destructive, pytest.mark.needs("hierarchy:lockout", "hierarchy:owner")]
 REQ = ("IEC62443-4-2:CR 1.11", "IEC62443-4-2:CR 1.5")
 TPM_PT_LOCKOUT_COUNTER = 0x20E
 TPM_PT_MAX_AUTH_FAIL = 0x20F
@@ -49,9 +54,12 @@ def da_params(tpm):
                                      old[TPM_PT_LOCKOUT_RECOVERY], ESYS_TR.LOCKOUT)
 
 
+@pytest.mark.verifies("DictionaryAttackParameters", "DictionaryAttackLockReset")
 @pytest.mark.spec("TPM 2.0 Part 3 §25.3 DictionaryAttackParameters, §25.2 "
                   "DictionaryAttackLockReset; Part 1 §19.8.6 lockout")
 @pytest.mark.requirement(*REQ)
+@DA_TEST[0]
+@DA_TEST[1]
 def test_lockout_after_max_tries_and_reset(tpm, da_params, expect_rc):
     props = _props(tpm)
     assert (props[TPM_PT_MAX_AUTH_FAIL], props[TPM_PT_LOCKOUT_INTERVAL],
@@ -73,6 +81,8 @@ def test_lockout_after_max_tries_and_reset(tpm, da_params, expect_rc):
 @pytest.mark.slow
 @pytest.mark.spec("TPM 2.0 Part 1 §19.8.6: the failure counter decrements every recoveryTime")
 @pytest.mark.requirement(*REQ)
+@DA_TEST[0]
+@DA_TEST[1]
 def test_failure_counter_recovers_over_time(tpm, da_params, expect_rc):
     key = _da_key(tpm)
     tpm.tr_set_auth(key, b"wrong")
@@ -86,6 +96,8 @@ def test_failure_counter_recovers_over_time(tpm, da_params, expect_rc):
 
 
 @pytest.mark.negative
+@pytest.mark.needs("hierarchy:owner")
+@pytest.mark.verifies("DictionaryAttackParameters", "DictionaryAttackLockReset")
 @pytest.mark.spec("TPM 2.0 Part 3 §25.2/§25.3 need lockoutAuth: owner is TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)
 def test_da_commands_need_lockout(raw_pw):

@@ -3,40 +3,56 @@ TPM Reset vs TPM Restart/Resume semantics of PCRs, resetCount/restartCount,
 clock monotonic, the safe flag after orderly and disorderly shutdowns.
 
 Power cycles use the ``power_cycle`` fixture (``tpm_raw.power_cycle()``); each test leaves the TPM started
-(the plugin's cleanup sends TPM2_Startup(CLEAR) if a test could not)."""
+(the plugin's cleanup sends TPM2_Startup(CLEAR) if a test could not).
+
+Board safety: ClockSet moves Clock forward for good and ClockRateAdjust changes the
+rate until the next TPM Reset, so the tests that succeed with them are ``destructive``;
+the refusals change nothing and run everywhere."""
 
 import struct
+import time
 
 import pytest
 from tpm2_pytss.constants import ESYS_TR, TPM2_CLOCK, TPM2_SU
 from tpm2_pytss.types import TPML_PCR_SELECTION
 
+from harness.tpm import properties as PT
+
 pytestmark = [pytest.mark.conformance]
 REQ = ("IEC62443-4-2:CR 7.4", "IEC62443-4-2:CR 3.4")
+verifies = pytest.mark.verifies
+OWNER = pytest.mark.needs("hierarchy:owner")
+NV_CLOCK_UPDATE_DEFAULT_MS = 1 << 22  # the reference implementation's interval
+RATE_STEPS = 5
+RATE_WINDOW_S = 1.0
 
 
 def _pcr8(tpm) -> bytes:
+    """PCR 8 is saved by Shutdown(STATE) (PC Client: PCRs 0-15); the tests using it are
+    destructive and end in a power cycle anyway."""
     _, _, values = tpm.pcr_read(TPML_PCR_SELECTION.parse("sha256:8"))
     return bytes(values[0])
 
 
-NV_CLOCK_UPDATE_BITS = 22  # Part 1 §36.4: Clock reaches NV at least every 2^22 ms
-
-
-def _make_clock_safe(tpm) -> None:
-    """ClockSet across an NV update boundary writes Clock to NV, after which safe is
-    YES (Part 1 §36.5); the reference code writes it only on such a crossing."""
+def _make_clock_safe(tpm, caps) -> None:
+    """Part 3 §29.3: when ClockSet makes the volatile Clock differ from its NV copy by
+    more than the update interval (TPM_PT_CLOCK_UPDATE), the TPM updates the NV copy
+    before returning; Part 1 §36.5: safe is then YES."""
+    interval = caps.prop(PT.CLOCK_UPDATE) or NV_CLOCK_UPDATE_DEFAULT_MS
     clock = tpm.read_clock().clockInfo.clock
-    tpm.clock_set(((clock >> NV_CLOCK_UPDATE_BITS) + 1) << NV_CLOCK_UPDATE_BITS, ESYS_TR.OWNER)
+    tpm.clock_set(clock + interval + 1000, ESYS_TR.OWNER)
     assert tpm.read_clock().clockInfo.safe == 1, "safe is NO after Clock was written to NV"
 
 
 @pytest.mark.destructive
+@OWNER
+@pytest.mark.needs("bank:sha256")
+@verifies("Shutdown", "Startup")
 @pytest.mark.spec("TPM 2.0 Part 3 §9.4 Shutdown(STATE) + §9.3 Startup(STATE): TPM Resume keeps "
                   "PCRs and resetCount, increments restartCount; safe after orderly shutdown")
 @pytest.mark.requirement(*REQ)
-def test_resume_keeps_pcrs_and_counts_restart(tpm, power_cycle):
-    _make_clock_safe(tpm)
+def test_resume_keeps_pcrs_and_counts_restart(tpm, caps, power_cycle):
+    _make_clock_safe(tpm, caps)
     tpm.pcr_event(ESYS_TR.PCR8, b"resume")
     pcr = _pcr8(tpm)
     before = tpm.read_clock()
@@ -52,11 +68,14 @@ def test_resume_keeps_pcrs_and_counts_restart(tpm, power_cycle):
 
 
 @pytest.mark.destructive
+@OWNER
+@pytest.mark.needs("bank:sha256")
+@verifies("Shutdown", "Startup")
 @pytest.mark.spec("TPM 2.0 Part 3 §9.3 Startup(CLEAR): TPM Reset clears PCRs, increments "
                   "resetCount, zeroes restartCount")
 @pytest.mark.requirement(*REQ)
-def test_reset_clears_pcrs_and_counts_reset(tpm, power_cycle):
-    _make_clock_safe(tpm)
+def test_reset_clears_pcrs_and_counts_reset(tpm, caps, power_cycle):
+    _make_clock_safe(tpm, caps)
     tpm.pcr_event(ESYS_TR.PCR8, b"reset")
     before = tpm.read_clock()
     tpm.shutdown(TPM2_SU.CLEAR)
@@ -72,20 +91,23 @@ def test_reset_clears_pcrs_and_counts_reset(tpm, power_cycle):
 
 @pytest.mark.destructive
 @pytest.mark.negative
+@OWNER
+@verifies("Startup")
 @pytest.mark.spec("TPM 2.0 Part 3 §9.3 Startup(STATE) without a Shutdown(STATE) is "
                   "TPM_RC_VALUE; Part 1 §36.5 safe is NO after a disorderly shutdown")
 @pytest.mark.requirement(*REQ)
-def test_disorderly_shutdown(tpm, power_cycle, expect_rc):
+def test_disorderly_shutdown(tpm, caps, power_cycle, expect_rc):
     tpm.clock_set(tpm.read_clock().clockInfo.clock + 10_000, ESYS_TR.OWNER)
     power_cycle()  # no TPM2_Shutdown
     with expect_rc(0x084 + 0x140):  # TPM_RC_VALUE (parameter 1)
         tpm.startup(TPM2_SU.STATE)
     tpm.startup(TPM2_SU.CLEAR)
     assert tpm.read_clock().clockInfo.safe == 0
-    _make_clock_safe(tpm)  # and ClockSet makes it safe again
+    _make_clock_safe(tpm, caps)  # and ClockSet makes it safe again
 
 
 @pytest.mark.negative
+@verifies("Shutdown")
 @pytest.mark.spec("TPM 2.0 Part 3 §9.4 TPM2_Shutdown with an undefined type is TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)
 def test_shutdown_bad_type(raw):
@@ -93,37 +115,81 @@ def test_shutdown_bad_type(raw):
     assert rc == 0x084 + 0x140, hex(rc)  # TPM_RC_VALUE (parameter 1)
 
 
-@pytest.mark.spec("TPM 2.0 Part 3 §29.2 ReadClock monotonic, §29.3 ClockSet forward")
+@verifies("ReadClock")
+@pytest.mark.spec("TPM 2.0 Part 3 §29.2 ReadClock: Clock and Time advance with the host's "
+                  "clock (within 15 %, Part 1 §36.3) and never go back")
 @pytest.mark.requirement("IEC62443-4-2:CR 2.11", *REQ)
-def test_clock_monotonic_and_set_forward(tpm):
-    samples = [tpm.read_clock() for _ in range(5)]
-    clocks = [s.clockInfo.clock for s in samples]
-    times = [s.time for s in samples]
+def test_clock_monotonic(tpm):
+    samples = [(time.monotonic(), tpm.read_clock()) for _ in range(5)]
+    clocks = [s.clockInfo.clock for _, s in samples]
+    times = [s.time for _, s in samples]
     assert clocks == sorted(clocks) and times == sorted(times)
-    target = clocks[-1] + 3_600_000
+    host0, first = time.monotonic(), tpm.read_clock()
+    time.sleep(0.5)
+    last, host1 = tpm.read_clock(), time.monotonic()
+    advanced, host_ms = last.time - first.time, (host1 - host0) * 1000
+    assert advanced > 0, "Time did not advance in 0.5 s"
+    assert advanced <= host_ms * 1.15 + 50, f"Time advanced {advanced} ms in {host_ms:.0f} ms"
+
+
+@pytest.mark.destructive
+@OWNER
+@verifies("ClockSet")
+@pytest.mark.spec("TPM 2.0 Part 3 §29.3 ClockSet forward (Clock never goes back, so this "
+                  "move is permanent)")
+@pytest.mark.requirement("IEC62443-4-2:CR 2.11", *REQ)
+def test_clock_set_forward(tpm):
+    target = tpm.read_clock().clockInfo.clock + 3_600_000
     tpm.clock_set(target, ESYS_TR.OWNER)
-    assert tpm.read_clock().clockInfo.clock >= target
+    after = tpm.read_clock().clockInfo.clock
+    assert target <= after < target + 60_000, f"Clock {after} after ClockSet({target})"
 
 
 @pytest.mark.negative
+@OWNER
+@verifies("ClockSet")
 @pytest.mark.spec("TPM 2.0 Part 3 §29.3 TPM2_ClockSet backwards is TPM_RC_VALUE")
 @pytest.mark.requirement("IEC62443-4-2:CR 2.11", *REQ)
 def test_clock_set_backwards_refused(tpm, expect_rc):
     now = tpm.read_clock().clockInfo.clock
     with expect_rc(0x084 + 0x140):  # TPM_RC_VALUE (parameter 1)
         tpm.clock_set(now - 1000 if now > 1000 else 0, ESYS_TR.OWNER)
+    assert tpm.read_clock().clockInfo.clock >= now
 
 
-@pytest.mark.spec("TPM 2.0 Part 3 §29.4 TPM2_ClockRateAdjust")
+def _rate(tpm) -> float:
+    """Clock milliseconds per host millisecond over RATE_WINDOW_S."""
+    host0, clock0 = time.monotonic(), tpm.read_clock().clockInfo.clock
+    time.sleep(RATE_WINDOW_S)
+    clock1, host1 = tpm.read_clock().clockInfo.clock, time.monotonic()
+    return (clock1 - clock0) / ((host1 - host0) * 1000)
+
+
+@pytest.mark.destructive
+@OWNER
+@verifies("ClockRateAdjust")
+@pytest.mark.spec("TPM 2.0 Part 3 §29.4 TPM2_ClockRateAdjust: COARSE_SLOWER makes Clock "
+                  "advance more slowly, COARSE_FASTER undoes it (the rate stays changed until "
+                  "the next TPM Reset, so the test is destructive)")
 @pytest.mark.requirement("IEC62443-4-2:CR 2.11", *REQ)
 def test_clock_rate_adjust(tpm):
-    tpm.clock_rate_adjust(TPM2_CLOCK.MEDIUM_SLOWER, ESYS_TR.OWNER)
-    tpm.clock_rate_adjust(TPM2_CLOCK.MEDIUM_FASTER, ESYS_TR.OWNER)
-    first = tpm.read_clock().clockInfo.clock
-    assert tpm.read_clock().clockInfo.clock >= first
+    nominal = _rate(tpm)
+    for _ in range(RATE_STEPS):
+        tpm.clock_rate_adjust(TPM2_CLOCK.COARSE_SLOWER, ESYS_TR.OWNER)
+    try:
+        slower = _rate(tpm)
+    finally:
+        for _ in range(RATE_STEPS):
+            tpm.clock_rate_adjust(TPM2_CLOCK.COARSE_FASTER, ESYS_TR.OWNER)
+    restored = _rate(tpm)
+    assert slower < nominal - 0.01, f"rate {slower:.4f} after {RATE_STEPS} x COARSE_SLOWER, " \
+                                    f"nominal {nominal:.4f}"
+    assert restored > slower + 0.005, f"rate {restored:.4f} after COARSE_FASTER, was {slower:.4f}"
 
 
 @pytest.mark.negative
+@OWNER
+@verifies("ClockRateAdjust")
 @pytest.mark.spec("TPM 2.0 Part 3 §29.4 TPM2_ClockRateAdjust with an undefined step is "
                   "TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)

@@ -44,6 +44,7 @@ def test_algorithms_curves_banks(identity, chip):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §10.4 TPM2_TestParms for each RSA key size in the profile")
 @pytest.mark.requirement("FIPS140-3:approved-algorithms", *REQ)
+@pytest.mark.needs("cc:TPM2_TestParms")
 def test_rsa_key_sizes(tpm, chip):
     if not chip.rsa_key_sizes:
         pytest.skip(f"profile {chip.name} lists no RSA key sizes")
@@ -91,6 +92,7 @@ def _latency_action(tpm, command: str):
 @pytest.mark.spec("Chip profile latency_ms: median and worst of repeated runs, measured by the "
                   "transport (command sent to response received)")
 @pytest.mark.requirement("IEC62443-4-2:CR 7.1", *REQ)
+@pytest.mark.needs("hierarchy:owner")
 def test_command_latency_within_profile(tpm, chip, tpm_log, request):
     if not chip.latency_ms:
         pytest.skip(f"profile {chip.name} sets no latency limits")

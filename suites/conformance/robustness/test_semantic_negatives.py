@@ -13,6 +13,8 @@ from harness.reference.policy import PolicyDigest
 from harness.tpm.names import command_code, rc_name
 
 pytestmark = [pytest.mark.conformance, pytest.mark.negative]
+verifies = pytest.mark.verifies
+needs = pytest.mark.needs
 REQ = ("IEC62443-4-2:CR 3.5", "IEC62443-4-2:CR 3.7")
 RC_H1, RC_H2 = 0x100, 0x200
 RC_P1, RC_P2 = 0x140, 0x240
@@ -35,12 +37,14 @@ def _hmac_session(tpm):
                   "HMAC session handle is TPM_RC_VALUE (handle 1)")
 @pytest.mark.requirement(*REQ)
 @pytest.mark.parametrize("name", POLICY_COMMANDS)
-def test_policy_command_on_hmac_session(tpm, raw, name):
+def test_policy_command_on_hmac_session(tpm, raw, caps, name):
+    caps.require(f"cc:{name}")
     handle = tpm.tr_get_tpm_handle(_hmac_session(tpm))
     rc, _ = raw(command_code(name), struct.pack(">I", handle))
     assert rc == TPM_RC_VALUE + RC_H1, rc_name(rc)
 
 
+@verifies("PolicyCommandCode")
 @pytest.mark.spec("TPM 2.0 Part 3 §23.11 PolicyCommandCode: a second, different code is "
                   "TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)
@@ -55,20 +59,23 @@ def test_policy_command_code_conflict(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §23.4 PolicySecret with the wrong owner authValue is "
                   "TPM_RC_BAD_AUTH (hierarchies are not DA-protected)")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.5", *REQ)
-def test_policy_secret_wrong_auth(tpm, expect_rc):
+@needs("hierarchy:owner")
+@verifies("PolicySecret")
+def test_policy_secret_wrong_auth(tpm, expect_rc, hierarchy_auth):
     s = tpm.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.POLICY,
                                TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL), TPM2_ALG.SHA256)
-    tpm.tr_set_auth(ESYS_TR.OWNER, b"not-the-owner-auth")
+    tpm.tr_set_auth(ESYS_TR.OWNER, hierarchy_auth.get_auth("owner") + b"-not-the-owner-auth")
     try:
         with expect_rc(0x9A2):  # TPM_RC_BAD_AUTH (session 1)
             tpm.policy_secret(ESYS_TR.OWNER, s, b"", b"", b"", 0)
     finally:
-        tpm.tr_set_auth(ESYS_TR.OWNER, b"")
+        tpm.tr_set_auth(ESYS_TR.OWNER, hierarchy_auth.get_auth("owner"))
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §30.2 GetCapability of an undefined capability is "
                   "TPM_RC_VALUE (parameter 1)")
 @pytest.mark.requirement(*REQ)
+@verifies("GetCapability")
 def test_get_capability_unknown_capability(raw):
     rc, _ = raw(command_code("GetCapability"), struct.pack(">III", 0x0F00, 0, 1))
     assert rc == TPM_RC_VALUE + RC_P1, rc_name(rc)
@@ -77,6 +84,7 @@ def test_get_capability_unknown_capability(raw):
 @pytest.mark.spec("TPM 2.0 Part 3 §22.4 PCR_Read: sizeofSelect beyond PCR_SELECT_MAX is "
                   "TPM_RC_VALUE (parameter 1)")
 @pytest.mark.requirement(*REQ)
+@verifies("PCR_Read")
 def test_pcr_read_oversized_select(raw):
     body = struct.pack(">IHB", 1, TPM_ALG_SHA256, 9) + b"\xff" * 9
     rc, _ = raw(command_code("PCR_Read"), body)
@@ -86,17 +94,20 @@ def test_pcr_read_oversized_select(raw):
 @pytest.mark.spec("TPM 2.0 Part 3 §17.3 HashSequenceStart with a non-hash algorithm is "
                   "TPM_RC_HASH (parameter 2)")
 @pytest.mark.requirement(*REQ)
+@verifies("HashSequenceStart")
 def test_hash_sequence_start_bad_alg(raw):
     rc, _ = raw(command_code("HashSequenceStart"), struct.pack(">HH", 0, 0x0001))
     assert rc == TPM_RC_HASH + RC_P2, rc_name(rc)
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §17.4 SequenceUpdate / §17.5 SequenceComplete with a buffer "
-                  "over MAX_DIGEST_BUFFER is TPM_RC_SIZE (parameter 1)")
+                  "over MAX_DIGEST_BUFFER (TPM_PT_INPUT_BUFFER) is TPM_RC_SIZE (parameter 1)")
 @pytest.mark.requirement(*REQ)
-def test_sequence_oversized_buffers(tpm, raw_pw):
+@verifies("SequenceUpdate", "SequenceComplete")
+def test_sequence_oversized_buffers(tpm, raw_pw, caps):
     seq = tpm.tr_get_tpm_handle(tpm.hash_sequence_start(b"", TPM2_ALG.SHA256))
-    big = struct.pack(">H", 1025) + b"b" * 1025
+    size = caps.input_buffer + 1
+    big = struct.pack(">H", size) + b"b" * size
     rc, _ = raw_pw(command_code("SequenceUpdate"), [seq], big)
     assert rc == TPM_RC_SIZE + RC_P1, rc_name(rc)
     rc, _ = raw_pw(command_code("SequenceComplete"), [seq], big + struct.pack(">I", 0x40000001))
@@ -106,6 +117,7 @@ def test_sequence_oversized_buffers(tpm, raw_pw):
 @pytest.mark.spec("TPM 2.0 Part 3 §17.6 EventSequenceComplete of a plain hash sequence is "
                   "TPM_RC_MODE (handle 2)")
 @pytest.mark.requirement(*REQ)
+@verifies("EventSequenceComplete")
 def test_event_sequence_complete_on_hash_sequence(tpm, expect_rc):
     seq = tpm.hash_sequence_start(b"", TPM2_ALG.SHA256)
     with expect_rc(0x089 + RC_H2):  # TPM_RC_MODE (handle 2)
@@ -115,6 +127,7 @@ def test_event_sequence_complete_on_hash_sequence(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §28.2 ContextSave of an empty transient slot is "
                   "TPM_RC_REFERENCE_H0")
 @pytest.mark.requirement(*REQ)
+@verifies("ContextSave")
 def test_context_save_unloaded(raw):
     rc, _ = raw(command_code("ContextSave"), struct.pack(">I", 0x80000002))
     assert rc == 0x910, rc_name(rc)
@@ -122,6 +135,7 @@ def test_context_save_unloaded(raw):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §31.6 NV_ReadPublic of an undefined index is TPM_RC_HANDLE")
 @pytest.mark.requirement(*REQ)
+@verifies("NV_ReadPublic")
 def test_nv_read_public_undefined(raw):
     rc, _ = raw(command_code("NV_ReadPublic"), struct.pack(">I", NV + 0xFF))
     assert rc == 0x08B + RC_H1, rc_name(rc)
@@ -136,6 +150,8 @@ def _define(tpm, offset, attrs, policy=b"", hierarchy=ESYS_TR.OWNER):
 @pytest.mark.spec("TPM 2.0 Part 3 §31.4 NV_UndefineSpace of a platform index with owner "
                   "authorization is TPM_RC_NV_AUTHORIZATION")
 @pytest.mark.requirement(*REQ)
+@needs("hierarchy:platform", "hierarchy:owner")
+@verifies("NV_UndefineSpace")
 def test_nv_undefine_platform_index_by_owner(tpm, expect_rc):
     nv = _define(tpm, 0, TPMA_NV.PPWRITE | TPMA_NV.PPREAD | TPMA_NV.PLATFORMCREATE,
                  hierarchy=ESYS_TR.PLATFORM)
@@ -146,6 +162,8 @@ def test_nv_undefine_platform_index_by_owner(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §31.2 NV_UndefineSpaceSpecial of an index without "
                   "POLICY_DELETE is TPM_RC_ATTRIBUTES (handle 1)")
 @pytest.mark.requirement(*REQ)
+@needs("hierarchy:platform")
+@verifies("NV_UndefineSpaceSpecial")
 def test_nv_undefine_special_without_policy_delete(tpm, expect_rc):
     policy = PolicyDigest(TPM_ALG_SHA256).command_code(TPM2_CC.NV_UndefineSpaceSpecial).value
     nv = _define(tpm, 1, TPMA_NV.PPWRITE | TPMA_NV.PPREAD | TPMA_NV.PLATFORMCREATE,
@@ -160,6 +178,8 @@ def test_nv_undefine_special_without_policy_delete(tpm, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §18.5 GetCommandAuditDigest / §31.16 NV_Certify with a "
                   "storage key as signer is TPM_RC_KEY")
 @pytest.mark.requirement(*REQ)
+@needs("hierarchy:owner", "hierarchy:endorsement")
+@verifies("GetCommandAuditDigest", "NV_Certify")
 def test_audit_and_nv_certify_with_non_signing_key(tpm, primary, expect_rc):
     storage, _ = primary("ecc256:aes128cfb", STORAGE)
     scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.NULL)
@@ -174,6 +194,8 @@ def test_audit_and_nv_certify_with_non_signing_key(tpm, primary, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §14.3 RSA_Decrypt with a key whose decrypt attribute is "
                   "CLEAR is TPM_RC_ATTRIBUTES")
 @pytest.mark.requirement(*REQ)
+@needs("hierarchy:owner", "rsa:2048")
+@verifies("RSA_Decrypt")
 def test_rsa_decrypt_with_signing_key(tpm, primary, expect_rc):
     from tpm2_pytss.types import TPMT_RSA_DECRYPT
     key, _ = primary("rsa2048:null:null", SIGN)
@@ -184,6 +206,8 @@ def test_rsa_decrypt_with_signing_key(tpm, primary, expect_rc):
 @pytest.mark.spec("TPM 2.0 Part 3 §26.3 SetAlgorithmSet needs platform authorization: the "
                   "owner handle is TPM_RC_VALUE (handle 1)")
 @pytest.mark.requirement(*REQ)
+@needs("hierarchy:owner")
+@verifies("SetAlgorithmSet")
 def test_set_algorithm_set_by_owner(raw_pw):
     rc, _ = raw_pw(command_code("SetAlgorithmSet"), [0x40000001], struct.pack(">I", 1))
     assert rc == TPM_RC_VALUE + RC_H1, rc_name(rc)
