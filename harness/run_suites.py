@@ -9,13 +9,16 @@ command log and writes summary.json.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import suites as _suites_pkg
 
+from harness.child_process import dying_with_parent
 from harness.errors import ConfigError
 from harness.results.run_folder import RunFolder
 
@@ -79,7 +82,49 @@ class SuiteRun:
         return cmd + self.extra
 
     def run(self) -> int:
-        """Run pytest; returns its exit code (0 all passed, 1 failures, 5 no tests)."""
+        """Run pytest; returns its exit code (0 all passed, 1 failures, 5 no tests).
+
+        The pytest child never outlives this process: it gets SIGTERM when the
+        harness dies (parent-death signal), and when the harness is stopped
+        with SIGTERM or SIGINT the child is terminated (then killed after
+        :data:`STOP_GRACE_S`) before KeyboardInterrupt goes on.
+        """
         env = dict(os.environ)
         env.setdefault("TSS2_LOG", "all+NONE")
-        return subprocess.run(self.command(), env=env).returncode
+        child = subprocess.Popen(dying_with_parent(self.command()), env=env)
+        previous = _on_sigterm_interrupt()
+        try:
+            return child.wait()
+        except BaseException:
+            stop_child(child)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+#: Seconds a stopped pytest child gets to write its last records before SIGKILL.
+STOP_GRACE_S = 10.0
+
+
+def stop_child(child: subprocess.Popen) -> None:
+    """Terminate ``child``; kill it if it is still there after the grace time."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=STOP_GRACE_S)
+
+
+def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
+def _on_sigterm_interrupt():
+    """Make SIGTERM raise KeyboardInterrupt (main thread only); return the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)

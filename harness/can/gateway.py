@@ -106,12 +106,18 @@ class GatewaySimulator:
         except p.GatewayFrameError as exc:
             self.stats["damaged"] += 1
             text = str(exc)
-            if "CRC" in text or "shorter" in text:
+            if exc.code in (p.ErrorCode.BAD_CRC, None):
+                # short or damaged: its sequence field cannot be trusted (section 4, rule 6)
                 self._answer(p.MessageType.ERROR, 0, p.error_payload(p.ErrorCode.BAD_CRC, text))
-            elif "version" in text:
-                self._answer(p.MessageType.ERROR, p.peek_seq(raw), p.error_payload(p.ErrorCode.BAD_VERSION, text))
             else:
-                self._answer(p.MessageType.ERROR, p.peek_seq(raw), p.error_payload(p.ErrorCode.BAD_TYPE, text))
+                self._answer(p.MessageType.ERROR, p.peek_seq(raw), p.error_payload(exc.code, text))
+            return
+        if msg.seq == 0:  # reserved: a host never sends it (section 4); never executed
+            self._error(0, p.ErrorCode.BAD_TYPE, "sequence 0 is reserved; requests use 1..65535")
+            return
+        if msg.type == p.MessageType.COMMAND and not 0 <= msg.locality <= p.MAX_LOCALITY:
+            self._error(msg.seq, p.ErrorCode.BAD_LOCALITY,
+                        f"locality {msg.locality} is outside 0..{p.MAX_LOCALITY}")
             return
         if msg.type == p.MessageType.COMMAND:
             self._on_command(msg)
@@ -191,16 +197,20 @@ class GatewaySimulator:
         worker.start()
 
     def _execute(self, msg: p.Message, index: int) -> None:
-        try:
-            if msg.locality != self.backend.locality:
+        answer = None
+        if msg.locality != self.backend.locality:
+            try:
                 self.backend.set_locality(msg.locality)
-            response = self.backend.exchange(msg.payload)
-            answer = p.encode(p.MessageType.RESPONSE, msg.seq, response)
-        except NotSupportedError as exc:
-            answer = self._error_bytes(msg.seq, p.ErrorCode.BAD_LOCALITY, str(exc))
-        except Exception as exc:  # noqa: BLE001 - any backend failure is one ERROR answer
-            self.backend.abandon()
-            answer = self._error_bytes(msg.seq, p.ErrorCode.BACKEND_FAILED, str(exc))
+            except Exception as exc:  # noqa: BLE001 - the gateway cannot drive that locality
+                answer = self._error_bytes(msg.seq, p.ErrorCode.BAD_LOCALITY,
+                                           f"locality {msg.locality}: {exc}")
+        if answer is None:
+            try:
+                response = self.backend.exchange(msg.payload)
+                answer = p.encode(p.MessageType.RESPONSE, msg.seq, response)
+            except Exception as exc:  # noqa: BLE001 - any backend failure is one ERROR answer
+                self.backend.abandon()
+                answer = self._error_bytes(msg.seq, p.ErrorCode.BACKEND_FAILED, str(exc))
         with self._lock:
             self._cache = (msg.seq, answer)
             self._executing = None

@@ -38,6 +38,10 @@ MIN_SIZE = OVERHEAD
 #: Part 2, MAX_COMMAND_SIZE/MAX_RESPONSE_SIZE on the chips in scope) plus room.
 MAX_PAYLOAD = 8192
 SEQ_MODULUS = 0x10000
+#: Highest TPM locality (TPM 2.0 PC Client PTP: localities 0-4).
+MAX_LOCALITY = 4
+#: Largest whole message (header + payload + CRC).
+MAX_MESSAGE = MAX_PAYLOAD + OVERHEAD
 
 
 class MessageType(enum.IntEnum):
@@ -73,7 +77,17 @@ class ErrorCode(enum.IntEnum):
 
 
 class GatewayFrameError(BusError):
-    """A gateway message failed to decode (size, version, CRC, type)."""
+    """A gateway message failed to decode (size, version, CRC, type).
+
+    Attributes:
+        code: the ERROR code a gateway answers it with (docs/gateway-protocol.md
+            section 5): BAD_CRC for a short or damaged message (sequence 0),
+            BAD_LENGTH for one too long, BAD_VERSION, BAD_TYPE.
+    """
+
+    def __init__(self, message: str, code: "ErrorCode | None" = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -124,22 +138,25 @@ def decode(data: bytes) -> Message:
     data = bytes(data)
     if len(data) < MIN_SIZE:
         raise GatewayFrameError(
-            f"gateway message of {len(data)} bytes is shorter than the {MIN_SIZE}-byte minimum"
-        )
-    if len(data) > MAX_PAYLOAD + OVERHEAD:
-        raise GatewayFrameError(f"gateway message of {len(data)} bytes exceeds the maximum")
+            f"gateway message of {len(data)} bytes is shorter than the {MIN_SIZE}-byte minimum",
+            ErrorCode.BAD_CRC)
+    if len(data) > MAX_MESSAGE:
+        raise GatewayFrameError(f"gateway message of {len(data)} bytes exceeds the "
+                                f"{MAX_MESSAGE}-byte maximum", ErrorCode.BAD_LENGTH)
     body, (crc,) = data[:-CRC_SIZE], struct.unpack(">I", data[-CRC_SIZE:])
     if crc32(body) != crc:
         raise GatewayFrameError(
-            f"gateway message CRC-32 mismatch: carried 0x{crc:08x}, computed 0x{crc32(body):08x}"
-        )
+            f"gateway message CRC-32 mismatch: carried 0x{crc:08x}, computed 0x{crc32(body):08x}",
+            ErrorCode.BAD_CRC)
     version, mtype, seq, locality = HEADER.unpack_from(body)
     if version != VERSION:
-        raise GatewayFrameError(f"gateway protocol version 0x{version:02x}, expected 0x{VERSION:02x}")
+        raise GatewayFrameError(f"gateway protocol version 0x{version:02x}, expected 0x{VERSION:02x}",
+                                ErrorCode.BAD_VERSION)
     try:
         kind = MessageType(mtype)
     except ValueError:
-        raise GatewayFrameError(f"unknown gateway message type 0x{mtype:02x}") from None
+        raise GatewayFrameError(f"unknown gateway message type 0x{mtype:02x}",
+                                ErrorCode.BAD_TYPE) from None
     return Message(kind, seq, body[HEADER_SIZE:], locality, version)
 
 

@@ -25,10 +25,16 @@ from cobs import cobs
 
 from harness.can.faults import FaultTap
 from harness.can.link import MessageLink
+from harness.can.protocol import MAX_MESSAGE
 from harness.errors import BusError, ConfigError
 
 SLIP_END = 0xC0
 FRAMINGS = ("slip", "cobs")
+#: Longest frame (between delimiters) kept: the largest message with every byte
+#: escaped (SLIP doubles a byte at worst; COBS adds one per 254). Anything longer
+#: is line noise or an attack and is discarded up to the next delimiter, so the
+#: receive buffer never holds more than this.
+MAX_FRAME = 2 * MAX_MESSAGE + 2
 
 
 class SerialPort:
@@ -118,6 +124,7 @@ class SerialLink(MessageLink):
         self.description = f"serial {port.name} {framing}"
         self._delimiter = bytes([SLIP_END]) if framing == "slip" else b"\x00"
         self._buffer = bytearray()
+        self._discarding = False  # inside an over-long frame: drop bytes to the next delimiter
         self._ready: list[bytes] = []
         self._tx_lock = threading.Lock()
         self._closed = False
@@ -176,10 +183,20 @@ class SerialLink(MessageLink):
         while True:
             end = self._buffer.find(self._delimiter)
             if end < 0:
+                if len(self._buffer) > MAX_FRAME:
+                    self._overlong(len(self._buffer))
+                    self._buffer.clear()
+                    self._discarding = True
                 return
             chunk = bytes(self._buffer[:end])
             del self._buffer[: end + 1]
+            if self._discarding:  # the tail of an over-long frame
+                self._discarding = False
+                continue
             if not chunk:  # SLIP's leading END, or an idle delimiter
+                continue
+            if len(chunk) > MAX_FRAME:
+                self._overlong(len(chunk))
                 continue
             wire_size = len(chunk) + (2 if self.framing == "slip" else 1)
             if self.tap is not None and not self.tap.on_rx():
@@ -191,6 +208,10 @@ class SerialLink(MessageLink):
                 continue
             self.counters.received(wire_size)
             self._ready.append(message)
+
+    def _overlong(self, size: int) -> None:
+        self.note_error(f"{self.description}: frame longer than {MAX_FRAME} bytes without a "
+                        f"delimiter ({size} so far); discarded up to the next delimiter")
 
     def close(self) -> None:
         if not self._closed:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from harness.errors import ConfigError, HarnessError, TargetError
+from harness.lab.names import under
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
 from harness.run_suites import SuiteRun, suite_paths
 from harness.targets.registry import resolve
@@ -47,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         return run_places(args.places, _forwarded(args))
     uri = resolve(args.tpm)  # fail at once on a malformed target string
     paths = suite_paths(args.suite)
+    if args.run_id is not None:
+        under(args.results, args.run_id, "--run-id")
+        if (Path(args.results) / args.run_id).exists():
+            raise ConfigError(f"--run-id {args.run_id!r}: {Path(args.results) / args.run_id} "
+                              "already exists; choose another id")
+    check_setup(uri.text, args.chip_profile)  # exit 2 before anything is recorded
     folder = RunFolder.create(args.results, args.run_id)
     folder.store.set_meta("target_uri", uri.redacted())
     for key in ("dut", "operator", "lab"):   # provenance.json (harness.provenance)
@@ -74,9 +83,54 @@ def finish(folder: RunFolder, pytest_code: int, build_report: bool = True,
     else:
         print_verdict(folder, summary, report_path)
     folder.close()
-    if pytest_code in (0, 1, 5):
-        return {"PASS": 0, "FAIL": 1}.get(summary["verdict"], 5)
-    return pytest_code
+    return exit_code(pytest_code, summary["verdict"])
+
+
+#: pytest's own exit codes that mean the suites could not be run as asked.
+PYTEST_PROBLEMS = {
+    2: "pytest was interrupted or could not collect the suites",
+    3: "pytest hit an internal error",
+    4: "pytest refused its command line (check the extra pytest arguments)",
+    5: "no tests were collected (check --suite, -m and -k)",
+}
+
+
+def exit_code(pytest_code: int, verdict: str) -> int:
+    """The documented exit code: 0 pass, 1 fail, 2 usage or set-up error.
+
+    pytest's 2-5 (interrupted, internal error, usage error, nothing
+    collected) are set-up problems: 2, with one line saying which.
+    """
+    if pytest_code in (0, 1):
+        return {"PASS": 0, "FAIL": 1}.get(verdict, 2)
+    reason = PYTEST_PROBLEMS.get(pytest_code, f"pytest ended with exit code {pytest_code}")
+    print(f"tpmhil run: error: {reason} (pytest exit code {pytest_code})", file=sys.stderr)
+    return 2
+
+
+def check_setup(target: str, chip_profile: str | None) -> None:
+    """Set-up errors before anything is recorded: a missing chip profile, an unreachable target.
+
+    Raises:
+        HarnessError: ProfileError, TargetError or TransportError naming the problem.
+    """
+    from harness.chip_profile import load_profile
+    from harness.targets.registry import open_target
+
+    if chip_profile:
+        load_profile(chip_profile)
+    t = open_target(target)
+    try:
+        if t.profile_hint and not chip_profile:
+            load_profile(t.profile_hint)
+        t.open()
+    except OSError as exc:
+        raise TargetError(f"target {target}: unreachable: {exc.strerror or exc}") from None
+    finally:
+        try:
+            t.close()
+        except (HarnessError, OSError):
+            pass
 
 
 def _allure_environment(folder: RunFolder) -> None:

@@ -68,10 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rig set-up whose supply power-cycles the board on CMD_INIT")
     parser.add_argument("--allow-shutdown", action="store_true",
                         help="let a client stop the server with CMD_SHUTDOWN")
+    parser.add_argument("--allow-power-cycle", action="store_true",
+                        help="with --rig: let the session holder's CMD_INIT switch the rig's "
+                             "supply off and on (refused otherwise)")
 
 
 def run(args: argparse.Namespace) -> int:
     host, port = parse_listen(args.listen)
+    if args.rig and not args.allow_power_cycle:
+        raise ConfigError("--rig lets clients cut the board's power with CMD_INIT; "
+                          "add --allow-power-cycle to allow it")
     target = open_target(args.tpm)
     profile_name = args.chip_profile or target.profile_hint
     durations = load_profile(profile_name).durations if profile_name else None
@@ -86,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             folder.store.set_meta("rig", args.rig)
         server = TpmServer(transport, ServeOptions(
             host=host, port=port, idle_timeout_s=args.idle_timeout, lease_s=args.lease,
-            allow_shutdown=args.allow_shutdown, power_cycle=power_cycle), store=folder.store)
+            allow_shutdown=args.allow_shutdown, power_cycle=power_cycle,
+            allow_power_cycle=args.allow_power_cycle), store=folder.store)
         server.start()
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
         print(f"serving {target.uri.text} as swtpm://{host}:{server.port} "

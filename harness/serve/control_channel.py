@@ -100,10 +100,17 @@ class ControlChannel:
         return ctl.result(ctl.TPM_BAD_ORDINAL)
 
     def power_cycle(self, client: str) -> int:
+        options = self.server.options
+        if options.power_cycle is not None and not options.allow_power_cycle:
+            self.server.event("refused", {
+                "peer": client, "channel": "control",
+                "why": "CMD_INIT would power-cycle the rig's supply; the server was not started "
+                       "with --allow-power-cycle"})
+            return ctl.TPM_FAIL
         with self.server.chip_lock:
             try:
-                if self.server.options.power_cycle is not None:
-                    self.server.options.power_cycle()
+                if options.power_cycle is not None:
+                    options.power_cycle()
                 else:
                     self.server.transport.power_cycle()
             except HarnessError as exc:

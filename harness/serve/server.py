@@ -36,6 +36,7 @@ from harness.errors import HarnessError, TargetError
 from harness.results.store import ResultsStore
 from harness.serve.cleanup import safe_flush
 from harness.serve.control_channel import ControlChannel
+from harness.serve.peers import is_local, peer_pid
 from harness.serve.wire import peer_closed, recv_exact
 from harness.tpm.wire import HEADER, HEADER_SIZE, MAX_RESPONSE_SIZE, TPM_ST_NO_SESSIONS
 from harness.transports.base import Transport
@@ -71,6 +72,10 @@ class ServeOptions:
         allow_shutdown: honour CMD_SHUTDOWN (stop the server); refused otherwise.
         power_cycle: called for CMD_INIT instead of the transport's power_cycle
             (e.g. a rig's power supply); None uses the transport.
+        allow_power_cycle: let the lease holder's CMD_INIT switch ``power_cycle``
+            (a rig's supply, i.e. real hardware); refused otherwise, so no
+            client can cut a board's power unless the operator said so
+            (``tpmhil serve --allow-power-cycle``).
     """
 
     host: str = "127.0.0.1"
@@ -80,6 +85,7 @@ class ServeOptions:
     command_timeout_s: float = 10.0
     allow_shutdown: bool = False
     power_cycle: Callable[[], None] | None = None
+    allow_power_cycle: bool = False
 
 
 class TpmServer:
@@ -100,6 +106,7 @@ class TpmServer:
         self.state_lock = threading.Lock()     # client lease
         self.state_changed = threading.Condition(self.state_lock)
         self.holder: str | None = None         # peer address holding the chip
+        self.holder_pid: int | None = None     # its process, when the peer is on this host
         self.active: socket.socket | None = None
         self.lease_until = 0.0
         self.stopped_tpm = False
@@ -216,6 +223,7 @@ class TpmServer:
         ``HANDOVER_S`` for the open one to end before it is refused.
         """
         deadline = time.monotonic() + HANDOVER_S
+        pid = peer_pid(conn) if is_local(peer_host) else None
         with self.state_changed:
             while (data and self.active is not None and self.holder == peer_host
                    and not peer_closed(self.active) and time.monotonic() < deadline):
@@ -226,9 +234,17 @@ class TpmServer:
                 return f"the chip is in use by {self.holder}"
             if data and self.active is not None and not peer_closed(self.active):
                 return f"another connection from {self.holder} is open (one client at a time)"
+            if (not data and self.holder == peer_host and self.holder_pid is not None
+                    and pid != self.holder_pid):
+                return (f"the chip is in use by process {self.holder_pid} on {self.holder}; "
+                        "control commands come from the session holder only")
             if self.holder is None:
-                self.holder = peer_host
-                self.event("client", {"peer": peer_host})
+                self.holder, self.holder_pid = peer_host, pid
+                self.event("client", {"peer": peer_host, "pid": pid})
+            elif data and pid is not None and pid != self.holder_pid:
+                # the holder's host hands over between processes (tpm2-tools run one after
+                # another): the data channel follows host and lease, control the new process
+                self.holder_pid = pid
             if data:
                 self.active = conn
             self.lease_until = now + self.options.lease_s
@@ -248,7 +264,7 @@ class TpmServer:
             flushed, error = safe_flush(self.transport)
             self._drain_log()
         with self.state_lock:
-            holder, self.holder = self.holder, None
+            holder, self.holder, self.holder_pid = self.holder, None, None
         detail = {"peer": holder, "why": why, "flushed": [f"0x{h:08x}" for h in flushed]}
         if error:
             detail["error"] = error

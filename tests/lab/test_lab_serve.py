@@ -260,7 +260,7 @@ def test_power_cycle_goes_through_the_rig_supply(tmp_path):
     target = open_target("swtpm")
     transport = target.open()
     rig, power_cycle = open_rig_power(str(setup), transport)
-    server = TpmServer(transport, ServeOptions(power_cycle=power_cycle))
+    server = TpmServer(transport, ServeOptions(power_cycle=power_cycle, allow_power_cycle=True))
     server.start()
     data = client(server)
     control = SwtpmControl("127.0.0.1", server.port + 1)
