@@ -14,7 +14,11 @@ from tpm2_pytss.types import (
 
 from harness.tpm.software import public_key, tpm_public_from_key
 
-pytestmark = [pytest.mark.functional]
+needs = pytest.mark.needs
+# Primaries and software keys live in the owner hierarchy.
+pytestmark = [pytest.mark.functional, needs("hierarchy:owner")]
+P256 = ("alg:ecc", "curve:nist_p256", "alg:ecdsa", "alg:sha256")
+KEY_NEEDS = {"rsa2048": ("alg:rsa", "rsa:2048", "alg:rsassa", "alg:sha256"), "ecc256": P256}
 
 SIGN_ATTRS = ("userwithauth|sign|fixedtpm|fixedparent|sensitivedataorigin")
 TEMPLATES = {
@@ -54,7 +58,9 @@ def _verify_in_software(name, out_public, signature, message):
 @pytest.mark.spec("TPM 2.0 Part 3 §24.1 TPM2_CreatePrimary, §20.2 TPM2_Sign")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.9", "IEC62443-4-2:CR 2.12", "IEC62443-4-2:CR 4.3",
                          "FIPS140-3:approved-algorithms")
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
+@pytest.mark.verifies("Sign")
+@pytest.mark.parametrize("name", [pytest.param(n, marks=needs(*KEY_NEEDS[n]))
+                                  for n in sorted(TEMPLATES)])
 def test_sign_verifies_with_cryptography(tpm, name):
     handle, out_public = _primary(tpm, name)
     message = b"tpm-hil: signed by the chip, checked in software"
@@ -65,6 +71,7 @@ def test_sign_verifies_with_cryptography(tpm, name):
 
 @pytest.mark.spec("TPM 2.0 Part 1 §26.3: primary keys are derived deterministically")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.6")
+@needs(*P256)
 def test_primary_derivation_is_deterministic(tpm):
     h1, pub1 = _primary(tpm, "ecc256")
     tpm.flush_context(h1)
@@ -74,6 +81,8 @@ def test_primary_derivation_is_deterministic(tpm):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §20.1 TPM2_VerifySignature")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.9", "FIPS140-3:approved-algorithms")
+@needs(*P256, "cc:TPM2_LoadExternal")
+@pytest.mark.verifies("VerifySignature", "LoadExternal")
 def test_verify_signature_of_software_ecdsa(tpm):
     private = ec.generate_private_key(ec.SECP256R1())
     message = b"signed in software, verified by the chip"
@@ -86,6 +95,7 @@ def test_verify_signature_of_software_ecdsa(tpm):
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §20.1: a bad signature is TPM_RC_SIGNATURE")
 @pytest.mark.requirement("IEC62443-4-2:CR 1.9", "IEC62443-4-2:CR 3.1")
+@needs(*P256, "cc:TPM2_LoadExternal")
 def test_tampered_signature_is_rejected(tpm, expect_rc):
     private = ec.generate_private_key(ec.SECP256R1())
     message = b"signed in software, tampered, refused by the chip"
@@ -101,6 +111,7 @@ def test_tampered_signature_is_rejected(tpm, expect_rc):
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §20.2: a scheme that does not match the key is TPM_RC_SCHEME")
 @pytest.mark.requirement("IEC62443-4-2:CR 4.3", "IEC62443-4-2:CR 3.7")
+@needs(*P256)
 def test_sign_with_mismatched_scheme_is_refused(tpm, expect_rc):
     handle, _ = _primary(tpm, "ecc256")
     scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.RSASSA)

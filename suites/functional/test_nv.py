@@ -4,7 +4,8 @@ import pytest
 from tpm2_pytss.constants import TPM2_ALG, TPMA_NV
 from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC
 
-pytestmark = [pytest.mark.functional]
+# Test indices are owner indices (TPM_RH_OWNER authorizes NV_DefineSpace).
+pytestmark = [pytest.mark.functional, pytest.mark.needs("hierarchy:owner")]
 
 INDEX = 0x01500010  # inside the plugin's test range: removed after each test
 AUTH = b"nv-index-auth"
@@ -22,6 +23,7 @@ def _define(tpm, size=32, attrs=None):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §31.3, §31.7, §31.13, §31.4")
 @pytest.mark.requirement("IEC62443-4-2:CR 4.2", "IEC62443-4-2:CR 3.4")
+@pytest.mark.verifies("NV_DefineSpace", "NV_Write", "NV_Read", "NV_UndefineSpace")
 def test_define_write_read_undefine(tpm):
     handle = _define(tpm)
     data = bytes(range(32))

@@ -1,4 +1,7 @@
-"""PCR_Extend / PCR_Read / PCR_Reset: TPM 2.0 Part 3 §22."""
+"""PCR_Extend / PCR_Read / PCR_Reset: TPM 2.0 Part 3 §22.
+
+Only PCR 16 is extended: it is resettable from locality 0 (PC Client PTP §4.6), and each
+test resets it afterwards, so a board's PCRs are as they were."""
 
 import hashlib
 
@@ -8,7 +11,8 @@ from tpm2_pytss.types import TPML_DIGEST_VALUES, TPMT_HA
 
 from harness.reference import pcr
 
-pytestmark = [pytest.mark.functional]
+pytestmark = [pytest.mark.functional,
+              pytest.mark.needs("cc:TPM2_PCR_Extend", "cc:TPM2_PCR_Reset")]
 
 DEBUG_PCR = 16  # resettable from locality 0 (PC Client PTP §4.6)
 ALG = {"sha1": TPM2_ALG.SHA1, "sha256": TPM2_ALG.SHA256, "sha384": TPM2_ALG.SHA384,
@@ -32,20 +36,27 @@ def _digests(banks, data: bytes) -> TPML_DIGEST_VALUES:
 
 @pytest.mark.spec("TPM 2.0 Part 3 §22.2 TPM2_PCR_Extend, §22.4 TPM2_PCR_Read")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:EDR 3.14")
-def test_extend_matches_software_digest_in_every_bank(tpm, identity):
-    banks = [b for b in identity.pcr_banks if b in ALG]
-    assert banks, f"no hash bank among {identity.pcr_banks}"
+@pytest.mark.verifies("PCR_Extend", "PCR_Read")
+def test_extend_matches_software_digest_in_every_bank(tpm, caps):
+    banks = sorted(b for b, count in caps.banks.items() if count and b in ALG)
+    assert banks, f"no active hash bank among {sorted(caps.banks)} (TPM_CAP_PCRS)"
     tpm.pcr_reset(ESYS_TR.PCR16)
-    before = {b: _read(tpm, b, DEBUG_PCR) for b in banks}
-    data = b"tpm-hil measured component"
-    tpm.pcr_extend(ESYS_TR.PCR16, _digests(banks, data))
-    for bank in banks:
-        expected = pcr.extend(int(ALG[bank]), before[bank], hashlib.new(bank, data).digest())
-        assert _read(tpm, bank, DEBUG_PCR) == expected, f"bank {bank}: PCR16 != H(old || digest)"
+    try:
+        before = {b: _read(tpm, b, DEBUG_PCR) for b in banks}
+        data = b"tpm-hil measured component"
+        tpm.pcr_extend(ESYS_TR.PCR16, _digests(banks, data))
+        for bank in banks:
+            expected = pcr.extend(int(ALG[bank]), before[bank], hashlib.new(bank, data).digest())
+            assert _read(tpm, bank, DEBUG_PCR) == expected, \
+                f"bank {bank}: PCR16 != H(old || digest)"
+    finally:
+        tpm.pcr_reset(ESYS_TR.PCR16)
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §22.3 TPM2_PCR_Reset")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4")
+@pytest.mark.needs("bank:sha256")
+@pytest.mark.verifies("PCR_Reset")
 def test_reset_debug_pcr_gives_zeros(tpm):
     tpm.pcr_extend(ESYS_TR.PCR16, _digests(["sha256"], b"x"))
     tpm.pcr_reset(ESYS_TR.PCR16)

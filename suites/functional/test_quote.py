@@ -15,7 +15,10 @@ from harness.reference import pcr
 from harness.reference.hashes import TPM_ALG_SHA256
 from harness.tpm.software import public_key
 
-pytestmark = [pytest.mark.functional]
+# The AK is an endorsement-hierarchy primary; the quoted PCRs are in the sha256 bank.
+pytestmark = [pytest.mark.functional,
+              pytest.mark.needs("hierarchy:endorsement", "bank:sha256", "alg:ecc",
+                                "curve:nist_p256", "alg:ecdsa", "cc:TPM2_Quote")]
 
 PCRS = [0, 1, 2, 3, 7, 16]
 AK_ATTRS = "userwithauth|restricted|sign|fixedtpm|fixedparent|sensitivedataorigin"
@@ -44,6 +47,7 @@ def _der(signature) -> bytes:
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 TPM2_Quote; Part 2 §10.12.12 TPMS_ATTEST")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:EDR 3.14", "IEC62443-4-2:CR 2.12",
                          "IEC62443-4-2:CR 1.2")
+@pytest.mark.verifies("Quote")
 def test_quote_signature_nonce_and_pcr_digest(tpm):
     handle, public = _ak(tpm)
     nonce = os.urandom(32)
@@ -65,6 +69,8 @@ def test_quote_signature_nonce_and_pcr_digest(tpm):
 def test_tampered_quote_fails_software_verification(tpm):
     handle, public = _ak(tpm)
     attest, signature = _quote(tpm, handle, os.urandom(16))
+    # The untampered quote verifies: the failure below is the tampering, not a bad verifier.
+    public_key(public).verify(_der(signature), attest, ec.ECDSA(hashes.SHA256()))
     tampered = bytearray(attest)
     tampered[-1] ^= 0x01  # one bit of the PCR digest
     with pytest.raises(InvalidSignature):
@@ -74,6 +80,7 @@ def test_tampered_quote_fails_software_verification(tpm):
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4: signHandle must be a signing key, else TPM_RC_KEY")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.7", "IEC62443-4-2:CR 4.3")
+@pytest.mark.needs("hierarchy:owner", "alg:aes", "alg:cfb", "aes:128")
 def test_quote_with_decrypt_only_key_is_refused(tpm, expect_rc):
     public = TPM2B_PUBLIC.parse(
         "ecc256:aes128cfb",

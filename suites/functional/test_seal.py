@@ -14,7 +14,11 @@ from harness.reference import pcr
 from harness.reference.hashes import TPM_ALG_SHA256
 from harness.reference.policy import PolicyDigest
 
-pytestmark = [pytest.mark.functional]
+# PCR 16 (resettable from locality 0, PC Client PTP §4.6) is reset before and after each test.
+pytestmark = [pytest.mark.functional,
+              pytest.mark.needs("hierarchy:owner", "bank:sha256", "alg:ecc", "curve:nist_p256",
+                                "alg:aes", "alg:cfb", "aes:128", "alg:keyedhash",
+                                "cc:TPM2_PCR_Reset", "cc:TPM2_PolicyPCR", "cc:TPM2_Unseal")]
 
 PCR = 16
 SECRET = b"disk-unlock-key-0123456789abcdef"
@@ -60,16 +64,20 @@ def _seal(tpm, policy: bytes):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §23.7 TPM2_PolicyPCR, §12.7 TPM2_Unseal")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:CR 4.1")
+@pytest.mark.verifies("PolicyPCR", "PolicyGetDigest", "Unseal")
 def test_seal_unseal_under_pcr_policy(tpm):
     tpm.pcr_reset(ESYS_TR.PCR16)
-    _extend(tpm, b"trusted boot stage")
-    expected_policy = _expected_policy(tpm)
-    item = _seal(tpm, expected_policy)
-    session = _policy_session(tpm)
-    tpm.policy_pcr(session, b"", f"sha256:{PCR}")
-    assert bytes(tpm.policy_get_digest(session)) == expected_policy, \
-        "PolicyGetDigest differs from the policy computed in software"
-    assert bytes(tpm.unseal(item, session1=session)) == SECRET
+    try:
+        _extend(tpm, b"trusted boot stage")
+        expected_policy = _expected_policy(tpm)
+        item = _seal(tpm, expected_policy)
+        session = _policy_session(tpm)
+        tpm.policy_pcr(session, b"", f"sha256:{PCR}")
+        assert bytes(tpm.policy_get_digest(session)) == expected_policy, \
+            "PolicyGetDigest differs from the policy computed in software"
+        assert bytes(tpm.unseal(item, session1=session)) == SECRET
+    finally:
+        tpm.pcr_reset(ESYS_TR.PCR16)
 
 
 @pytest.mark.negative
@@ -77,10 +85,13 @@ def test_seal_unseal_under_pcr_policy(tpm):
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:CR 4.1")
 def test_unseal_fails_after_pcr_changes(tpm, expect_rc):
     tpm.pcr_reset(ESYS_TR.PCR16)
-    _extend(tpm, b"trusted boot stage")
-    item = _seal(tpm, _expected_policy(tpm))
-    _extend(tpm, b"unexpected component")  # the board booted something else
-    session = _policy_session(tpm)
-    tpm.policy_pcr(session, b"", f"sha256:{PCR}")
-    with expect_rc(0x99D):  # TPM_RC_POLICY_FAIL (session 1)
-        tpm.unseal(item, session1=session)
+    try:
+        _extend(tpm, b"trusted boot stage")
+        item = _seal(tpm, _expected_policy(tpm))
+        _extend(tpm, b"unexpected component")  # the board booted something else
+        session = _policy_session(tpm)
+        tpm.policy_pcr(session, b"", f"sha256:{PCR}")
+        with expect_rc(0x99D):  # TPM_RC_POLICY_FAIL (session 1)
+            tpm.unseal(item, session1=session)
+    finally:
+        tpm.pcr_reset(ESYS_TR.PCR16)
