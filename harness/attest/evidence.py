@@ -7,7 +7,10 @@ Written under ``evidence/attestation/``:
 * ``replay.csv`` and ``replay.txt``: replayed vs chip value per bank and PCR;
 * ``quote.json``: TPMS_ATTEST, TPMT_SIGNATURE, nonce, selection, reference clock;
 * ``ak_public.pem`` and ``ak_public.tpm2b``: the enrolled AK;
-* ``attestation.json``: every stage with its verdict and details.
+* ``attestation.json``: every stage with its verdict and details;
+* offline mode: ``inputs/`` (the board's tpm2-tools files as received; never
+  the credential secret) and ``quote.json`` as read from them;
+* ``ima.json`` when an IMA measurement list was judged.
 
 Each stage is also a test record (``attest::<stage>``) in the store, labelled
 with the IEC 62443-4-2 requirements it gives evidence for, and each file an
@@ -58,13 +61,23 @@ def write_evidence(folder: RunFolder, result: AttestationResult, log_bytes: byte
         (out / "replay.txt").write_text(format_table(report) + "\n\n" +
                                         "\n".join(report.divergences) + "\n")
         files["replay.csv"] = files["replay.txt"] = None
-    if result.quote is not None:
-        write_json_atomic(out / "quote.json", result.quote.to_dict())
+    if result.quote is not None or result.quote_doc is not None:
+        write_json_atomic(out / "quote.json", result.quote.to_dict() if result.quote is not None
+                          else result.quote_doc)
         files["quote.json"] = None
     if result.ak_pem:
         (out / "ak_public.pem").write_bytes(result.ak_pem)
+        files["ak_public.pem"] = None
+    if result.ak_public:
         (out / "ak_public.tpm2b").write_bytes(result.ak_public)
-        files["ak_public.pem"] = files["ak_public.tpm2b"] = None
+        files["ak_public.tpm2b"] = None
+    for name, data in sorted(result.inputs.items()):  # offline: the board's files as received
+        (out / "inputs").mkdir(exist_ok=True)
+        (out / "inputs" / name).write_bytes(data)
+        files[f"inputs/{name}"] = None
+    if result.ima is not None:
+        write_json_atomic(out / "ima.json", result.ima.to_dict())
+        files["ima.json"] = None
     write_json_atomic(out / "attestation.json", result.to_dict())
     files["attestation.json"] = None
     store = folder.store

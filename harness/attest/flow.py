@@ -28,7 +28,7 @@ from harness.attest import pcrs as pcr_ops
 from harness.attest.crosscheck import crosscheck
 from harness.attest.enroll import Enrollment, EnrollmentError, enroll
 from harness.attest.eventlog import EventLog
-from harness.attest.golden import Golden, GoldenResult, evaluate
+from harness.attest.golden import Golden, GoldenResult, evaluate, restricted_to
 from harness.attest.quote import Quote, take_quote, verify_quote
 from harness.attest.replay import (SRTM_PCRS, ReplayReport, check_event_data, compare,
                                    expected_values, replay)
@@ -71,6 +71,10 @@ class AttestationResult:
     ak_public: bytes = b""
     ak_name: bytes = b""
     golden: GoldenResult | None = None
+    mode: str = "live"  # or "offline": evidence files collected with tpm2-tools
+    quote_doc: dict | None = None  # offline: the quote as read from the board's files
+    inputs: dict[str, bytes] = field(default_factory=dict)  # offline: files as received
+    ima: object | None = None  # offline: harness.attest.ima verdict, when a list was given
 
     @property
     def ok(self) -> bool:
@@ -85,6 +89,7 @@ class AttestationResult:
     def to_dict(self) -> dict[str, object]:
         return {
             "verdict": PASS if self.ok else FAIL,
+            "mode": self.mode,
             "log": {"source": self.log.source, "banks": self.log.banks,
                     "events": len(self.log.events), "pcrs": self.log.pcrs()},
             "stages": [{"name": s.name, "status": s.status, "summary": s.summary,
@@ -182,26 +187,8 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
         crosscheck_log: run the tpm2_eventlog cross-check.
     """
     result = AttestationResult(log)
-    rep = replay(log)
     pcrs = sorted(pcrs) if pcrs else checked_pcrs(log)
-    if not crosscheck_log:
-        result.stages.append(Stage("parser cross-check", NOT_RUN, "skipped on request"))
-    elif log_path is not None:
-        cc = crosscheck(log_path, log, rep)
-        result.stages.append(Stage("parser cross-check", (PASS if cc.ok else FAIL) if cc.ran
-                                   else NOT_RUN, cc.detail, cc.differences))
-    else:
-        result.stages.append(Stage("parser cross-check", NOT_RUN, "no log file to hand to "
-                                                                  "tpm2_eventlog"))
-    golden_result = evaluate(golden, log) if golden is not None else None
-    result.golden = golden_result
-    trusted = golden_result.trusted if golden_result else set()
-    data_errors = check_event_data(log)
-    result.stages.append(Stage("event data", FAIL if data_errors else PASS,
-                               data_errors[0].message() if data_errors else
-                               "every separator, variable, action and CRTM version digest is "
-                               "the hash of its event data",
-                               [d.message() for d in data_errors]))
+    trusted = log_stages(result, log, log_path, golden, crosscheck_log)
     active = pcr_ops.active_banks(esapi)
     banks = [b for b in log.banks if b in active]
     en = _enroll_stage(esapi, result, ek_type, ca_certs, require_ek_cert)
@@ -224,15 +211,48 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
     result.pcr_read_report = report
     result.stages.append(Stage("replay vs PCR_Read", PASS if report.ok else FAIL,
                                report.summary(), report.divergences))
-    if golden_result is not None:
-        for sv in golden_result.stages:
-            result.stages.append(Stage(f"golden: {sv.stage}", PASS if sv.ok else FAIL,
-                                       (next((d for d in sv.details
-                                              if not d.endswith(" matches")), None)
-                                        if not sv.ok else None)
-                                       or sv.summary or f"{len(sv.details)} measurement(s) match "
-                                          f"{golden_result.board}", sv.details))
+    golden_stages(result)
     return result
+
+
+def log_stages(result: AttestationResult, log: EventLog, log_path: str | Path | None,
+               golden: Golden | None, crosscheck_log: bool) -> set[int]:
+    """The stages that need only the log: parser cross-check and event data; evaluates
+    the golden file (its stages come last, :func:`golden_stages`). Returns the indices
+    of events the golden file vouches for."""
+    if not crosscheck_log:
+        result.stages.append(Stage("parser cross-check", NOT_RUN, "skipped on request"))
+    elif log_path is not None:
+        cc = crosscheck(log_path, log, replay(log))
+        result.stages.append(Stage("parser cross-check", (PASS if cc.ok else FAIL) if cc.ran
+                                   else NOT_RUN, cc.detail, cc.differences))
+    else:
+        result.stages.append(Stage("parser cross-check", NOT_RUN, "no log file to hand to "
+                                                                  "tpm2_eventlog"))
+    # digests for banks the log does not carry are left out (at least one bank must match)
+    result.golden = evaluate(restricted_to(golden, log.banks), log) if golden is not None \
+        else None
+    data_errors = check_event_data(log)
+    result.stages.append(Stage("event data", FAIL if data_errors else PASS,
+                               data_errors[0].message() if data_errors else
+                               "every separator, variable, action and CRTM version digest is "
+                               "the hash of its event data",
+                               [d.message() for d in data_errors]))
+    return result.golden.trusted if result.golden else set()
+
+
+def golden_stages(result: AttestationResult) -> None:
+    """One ``golden: <stage>`` verdict per stage of the golden file, if one was given."""
+    golden_result = result.golden
+    if golden_result is None:
+        return
+    for sv in golden_result.stages:
+        result.stages.append(Stage(f"golden: {sv.stage}", PASS if sv.ok else FAIL,
+                                   (next((d for d in sv.details
+                                          if not d.endswith(" matches")), None)
+                                    if not sv.ok else None)
+                                   or sv.summary or f"{len(sv.details)} measurement(s) match "
+                                      f"{golden_result.board}", sv.details))
 
 
 def format_result(result: AttestationResult) -> str:
@@ -248,4 +268,4 @@ def format_result(result: AttestationResult) -> str:
 
 
 __all__ = ["AttestationResult", "FAIL", "NOT_RUN", "PASS", "Stage", "attest", "checked_pcrs",
-           "format_result"]
+           "format_result", "golden_stages", "log_stages"]

@@ -1,10 +1,14 @@
 """``tpmhil attest``: verify a board's measured boot the way a remote verifier does.
 
-Enrollment (AK through the EK), quote, replay of the event log against
-PCR_Read and the quote, golden measurements per stage; a verdict per stage
-on one screen, evidence into a results folder. Exit 0 when every stage
-passes, 1 when any disagrees, 2 for bad input (a malformed log, a bad golden
-file, an unreachable target).
+Live (``--tpm``): enrollment (AK through the EK), quote, replay of the event
+log against PCR_Read and the quote, golden measurements per stage.
+Offline (``--offline DIR``): the same stages from files the board wrote with
+tpm2-tools (quote, AK public, EK certificate, credential activation, event
+log, IMA list); ``--make-challenge DIR`` prepares the credential and nonce
+the board needs for it. A verdict per stage on one screen, evidence into a
+results folder. Exit 0 when every stage passes, 1 when any disagrees, 2 for
+bad input (a malformed log or evidence file, a bad golden file, an
+unreachable target).
 """
 
 from __future__ import annotations
@@ -31,8 +35,29 @@ KERNEL_LOG = "/sys/kernel/security/tpm0/binary_bios_measurements"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tpm", default=None, metavar="URI",
                    help="target string, e.g. swtpm://127.0.0.1:2321 or device:///dev/tpmrm0")
-    p.add_argument("--eventlog", required=True, metavar="FILE",
-                   help=f"the board's event log (on Linux: {KERNEL_LOG})")
+    p.add_argument("--eventlog", default=None, metavar="FILE",
+                   help=f"the board's event log (on Linux: {KERNEL_LOG}); offline default: "
+                        "DIR/binary_bios_measurements")
+    off = p.add_argument_group("offline evidence (tpm2-tools files; see docs/attestation.md)")
+    off.add_argument("--offline", default=None, metavar="DIR",
+                     help="verify the evidence folder collected on the board instead of a live "
+                          "TPM")
+    off.add_argument("--nonce", default=None, metavar="HEX|FILE",
+                     help="the nonce the verifier gave tpm2_quote -q (default: the challenge's)")
+    off.add_argument("--challenge", default=None, metavar="DIR",
+                     help="the verifier's challenge folder (--make-challenge, or cred.out + "
+                          "secret.bin + ak.name from tpm2_makecredential)")
+    off.add_argument("--ima-allowlist", default=None, metavar="FILE",
+                     help="file hashes the lab allows (YAML/JSON); judges the IMA list in DIR")
+    off.add_argument("--make-challenge", default=None, metavar="DIR",
+                     help="write a credential for the AK and a quote nonce into DIR, for the "
+                          "board (needs --ek-cert and --ak-public)")
+    off.add_argument("--ek-cert", default=None, metavar="FILE", help="with --make-challenge")
+    off.add_argument("--ak-public", default=None, metavar="FILE",
+                     help="with --make-challenge: the AK's TPM2B_PUBLIC (tpm2_createak -u)")
+    off.add_argument("--ek-public", default=None, metavar="FILE",
+                     help="with --make-challenge: the EK's TPM2B_PUBLIC (tpm2_createek -u), "
+                          "for its nameAlg and symmetric key size")
     p.add_argument("--golden", default=None, metavar="FILE",
                    help="golden measurements of the board type (YAML)")
     p.add_argument("--results", default=DEFAULT_BASE, metavar="DIR",
@@ -94,6 +119,12 @@ def explain_tpm_failure(exc: Exception, exchanges: ExchangeLog) -> TargetError:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.make_challenge:
+        return _make_challenge(args)
+    if args.offline:
+        return _run_offline(args)
+    if not args.eventlog:
+        raise ConfigError("--eventlog FILE is required (or --offline DIR)")
     from harness.fixtures_support import open_session_esapi
 
     started = time.time()
@@ -134,6 +165,73 @@ def run(args: argparse.Namespace) -> int:
         if failure.failed and len(failure.details) > 1:
             print(f"\n{failure.name}:")
             for line in failure.details[:10]:
+                print(f"  {line}")
+    print(f"evidence: {evidence}")
+    return 0 if result.ok else 1
+
+
+def _make_challenge(args: argparse.Namespace) -> int:
+    from harness.attest.offline import make_challenge
+
+    if not (args.ek_cert and args.ak_public):
+        raise ConfigError("--make-challenge needs --ek-cert FILE and --ak-public FILE")
+    record = make_challenge(args.make_challenge, args.ek_cert, args.ak_public, args.ek_public)
+    print(f"challenge for AK {record['ak_name'][:20]}... written to {args.make_challenge}: "
+          "give the board cred.out and the nonce in nonce.hex; keep secret.bin here")
+    return 0
+
+
+def _run_offline(args: argparse.Namespace) -> int:
+    """``--offline DIR``: the board's tpm2-tools files judged on the lab host."""
+    from pathlib import Path
+
+    from harness.attest import challenge as ch
+    from harness.attest import offline
+    from harness.attest.evidence import write_evidence
+    from harness.attest.tpm2_files import parse_nonce
+
+    started = time.time()
+    if args.tpm:
+        raise ConfigError("--offline judges files, not a TPM: leave out --tpm")
+    challenge = Path(args.challenge) if args.challenge else None
+    nonce = parse_nonce(args.nonce) if args.nonce else \
+        (ch.challenge_nonce(challenge) if challenge else None)
+    if nonce is None:
+        raise ConfigError("--offline needs the nonce the verifier gave tpm2_quote -q: --nonce "
+                          "HEX|FILE, or --challenge DIR holding nonce.hex")
+    ev = offline.load_evidence(args.offline, args.eventlog)
+    golden = load_golden(args.golden) if args.golden else None
+    pcrs = parse_pcr_list(args.pcrs) if args.pcrs else None
+    cas = load_ca_certificates(args.ek_ca) if args.ek_ca else []
+    ima_check = None
+    if ev.ima_path is not None or args.ima_allowlist:
+        from harness.attest import ima
+
+        ima_check = ima.stage_check(ev.ima_path, args.ima_allowlist, ev.log)
+    result = offline.attest_offline(ev, nonce, challenge, golden, cas, pcrs,
+                                    not args.skip_crosscheck, ima_check)
+    folder = RunFolder.create(args.results, kind="attest")
+    try:
+        folder.store.set_meta("target", {"uri": f"offline:{ev.folder}", "kind": "offline",
+                                         "evidence": str(ev.folder)})
+        evidence = write_evidence(folder, result, ev.log_bytes, started)
+        folder.export_command_log()
+        folder.summarize({"attestation": "PASS" if result.ok else "FAIL", "mode": "offline",
+                          "eventlog": str(ev.log_path),
+                          "golden": golden.board if golden else None})
+    finally:
+        folder.close()
+    print(f"offline attestation of {ev.folder} ({ev.log.format} log, {len(ev.log.events)} "
+          f"events, banks {', '.join(ev.log.banks)})" + (f", golden {golden.board}" if golden
+                                                        else ""))
+    print(format_result(result))
+    if args.table and result.pcr_read_report is not None:
+        print()
+        print(format_table(result.pcr_read_report))
+    for stage in result.stages:
+        if stage.failed and len(stage.details) > 1:
+            print(f"\n{stage.name}:")
+            for line in stage.details[:10]:
                 print(f"  {line}")
     print(f"evidence: {evidence}")
     return 0 if result.ok else 1
