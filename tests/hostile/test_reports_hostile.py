@@ -427,3 +427,75 @@ def test_secrets_in_failure_messages_stay_out_of_every_artefact(tmp_path) -> Non
         leaked = [p.name for p in folder.path.rglob("*")
                   if p.is_file() and secret.encode() in p.read_bytes()]
         assert leaked == [], secret
+
+
+# -- TPM-resident signing ----------------------------------------------------------------------
+
+def _resign(package: Path, signer, info: dict | None = None) -> None:
+    """Manifest and signature again, without rewriting the signer's files (a forger's step)."""
+    from reports.manifest import manifest_bytes
+
+    data = manifest_bytes(package, info or signer.info())
+    (package / MANIFEST).write_bytes(data)
+    (package / SIGNATURE).write_text(base64.b64encode(signer.sign(data)).decode() + "\n")
+
+
+def test_tpm_signed_package_verifies_against_its_pinned_key(tmp_path, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    out = tmp_path / "pkg"
+    assert main(["report", str(run), "-o", str(out), "--no-pdf", "--sign-with-tpm", "swtpm"]) == 0
+    printed = capsys.readouterr().out
+    assert "signed by: tpm-ecdsa-p256 key sha256:" in printed
+    binding = json.loads((out / "tpm-signing" / "binding.json").read_text())
+    assert binding["ek_public_sha256"] and binding["signing_key_name"].startswith("000b")
+    pub = out / "tpm-signing" / "signing-key.pub.pem"
+    pinned = tmp_path / "pinned.pub.pem"
+    pinned.write_bytes(pub.read_bytes())
+    assert main(["verify", str(out), "--key", str(pinned)]) == 0
+    text = capsys.readouterr().out
+    assert f"EK public sha256 {binding['ek_public_sha256']}" in text and ": OK:" in text
+    assert main(["verify", str(out)]) == 1
+    assert "origin NOT checked" in capsys.readouterr().out
+
+
+def test_swapped_tpm_binding_fails_verification(tmp_path, key, capsys) -> None:
+    """Two swtpms, A and B: a package signed by A with B's EK certificate, or signed by B
+    with A's binding record, does not verify, even though each signature is genuine."""
+    import shutil
+
+    from reports.tpm_signing import BINDING, EK_CERT, TpmSigner
+
+    run = make_folder(tmp_path / "results")
+    base = tmp_path / "base"
+    assert _report(run, base, key) == 0
+    for name in ("lab-key.pub.pem", MANIFEST, SIGNATURE):
+        (base / name).unlink()
+    with TpmSigner("swtpm") as a, TpmSigner("swtpm") as b:
+        assert a.fingerprint != b.fingerprint
+        signed_a = Path(shutil.copytree(base, tmp_path / "a"))
+        sign_package(signed_a, a)
+        pinned_a = tmp_path / "a.pub.pem"
+        pinned_a.write_bytes((signed_a / "tpm-signing" / "signing-key.pub.pem").read_bytes())
+        assert verify_package(signed_a, pinned_a).origin_checked
+        b_files = Path(shutil.copytree(base, tmp_path / "b"))
+        b.write_files(b_files)
+
+        # 1. A's key claims B's chip: B's EK certificate, re-signed by A
+        ek_swap = Path(shutil.copytree(signed_a, tmp_path / "ek-swap"))
+        shutil.copyfile(b_files / EK_CERT, ek_swap / EK_CERT)
+        _resign(ek_swap, a)
+        result = verify_package(ek_swap, pinned_a)
+        assert result.signature_ok and not result.ok
+        assert any("binding swapped" in p for p in result.problems)
+        assert main(["verify", str(ek_swap), "--key", str(pinned_a)]) == 1
+
+        # 2. B's key with A's binding record and EK certificate, signed by B
+        key_swap = Path(shutil.copytree(b_files, tmp_path / "key-swap"))
+        for rel in (BINDING, EK_CERT):
+            shutil.copyfile(signed_a / rel, key_swap / rel)
+        _resign(key_swap, b)
+        result = verify_package(key_swap)
+        assert result.signature_ok and not result.ok
+        assert any("binding record names key" in p for p in result.problems)
+        assert not verify_package(key_swap, pinned_a).ok
+    capsys.readouterr()
