@@ -393,6 +393,8 @@ def test_credentials_never_reach_a_run_folder_or_stdout(tmp_path) -> None:
         tpm.stop()
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert TARGET_PW not in done.stdout + done.stderr
+    # first use on a fresh machine: the default lab key is created, and that is announced
+    assert "created a new lab signing key" in done.stderr and "fingerprint sha256:" in done.stderr
     run = tmp_path / "r" / "creds"
     assert (run / "store.sqlite").is_file(), done.stdout + done.stderr
     leaked = [p for p in run.rglob("*") if p.is_file() and TARGET_PW.encode() in p.read_bytes()]
@@ -499,3 +501,50 @@ def test_swapped_tpm_binding_fails_verification(tmp_path, key, capsys) -> None:
         assert any("binding record names key" in p for p in result.problems)
         assert not verify_package(key_swap, pinned_a).ok
     capsys.readouterr()
+
+
+# -- provenance and mixed chips ----------------------------------------------------------------
+
+def _with_chip(run: Path, maker: str, ek: str | None) -> Path:
+    ident = {"manufacturer": maker, "vendor": "X", "firmware": "1.0",
+             "endorsement": {"ek_public_sha256": ek} if ek else {}}
+    (run / "identity.json").write_text(json.dumps(ident))
+    folder = RunFolder(run)
+    folder.summarize()
+    folder.close()
+    return run
+
+
+def test_runs_of_different_chips_are_not_merged_silently(tmp_path, key, capsys) -> None:
+    a = _with_chip(make_folder(tmp_path / "results", "run-a"), "IBM", "aa" * 32)
+    b = _with_chip(make_folder(tmp_path / "results", "run-b"), "IBM", "bb" * 32)
+    same = _with_chip(make_folder(tmp_path / "results", "run-c"), "IBM", "aa" * 32)
+    other_maker = _with_chip(make_folder(tmp_path / "results", "run-d"), "STM", None)
+    out = tmp_path / "pkg"
+    assert main(["report", str(a), str(b), "-o", str(out), "--no-pdf", "--key", str(key)]) == 2
+    _one_line_error(capsys, "different chips", "--allow-mixed-chips", "run-b")
+    assert not out.exists()
+    assert main(["report", str(a), str(other_maker), "-o", str(out), "--no-pdf",
+                 "--key", str(key)]) == 2
+    _one_line_error(capsys, "STM")
+    assert main(["report", str(a), str(same), "-o", str(out), "--no-pdf", "--key", str(key)]) == 0
+    assert main(["report", str(a), str(b), "-o", str(out), "--no-pdf", "--key", str(key),
+                 "--allow-mixed-chips"]) == 0
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["mixed_chips"] and set(prov["runs"]) == {"run-a", "run-b"}
+    assert prov["runs"]["run-a"]["chip"]["ek_public_sha256"] == "aa" * 32
+    capsys.readouterr()
+
+
+def test_provenance_names_people_code_and_times(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TPMHIL_DUT", "SN-77")
+    monkeypatch.setenv("TPMHIL_OPERATOR", "alice")
+    monkeypatch.setenv("TPMHIL_LAB", "lab-2")
+    run = make_folder(tmp_path / "results")
+    prov = json.loads((run / "provenance.json").read_text())
+    assert (prov["dut"], prov["operator"], prov["lab"]) == ("SN-77", "alice", "lab-2")
+    assert prov["format"] == "tpm-hil provenance" and prov["host"]
+    assert prov["harness"]["version"] and prov["harness"]["code_sha256"]
+    assert prov["software"]["python"] and prov["software"]["tpm2_pytss"]
+    assert prov["started_utc"].endswith("+00:00") and prov["finished_utc"] >= prov["started_utc"]
+    assert prov["chip"]["manufacturer"] == "IBM"
