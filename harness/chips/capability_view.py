@@ -57,7 +57,9 @@ class CapabilityView:
         self._lists: dict[int, list[tuple[int, bytes]]] = {}
 
     def _list(self, cap: int) -> list[tuple[int, bytes]]:
-        if cap not in self._lists:
+        # The audit and PP lists change at run time (SetCommandCodeAuditStatus, PP_Commands):
+        # read them afresh every time; the others are fixed.
+        if cap not in self._lists or cap in (CAP_PP_COMMANDS, CAP_AUDIT_COMMANDS):
             p = self.p
             raw = self._backend_list(cap)
             if cap == CAP_ALGS:

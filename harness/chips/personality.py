@@ -43,16 +43,24 @@ from harness.tpm import properties as PT
 from harness.tpm.names import command_code
 from harness.tpm.wire import build_command
 
-RC_COMMAND_SIZE, RC_COMMAND_CODE = 0x142, 0x143
+RC_BAD_TAG, RC_COMMAND_SIZE, RC_COMMAND_CODE = 0x01E, 0x142, 0x143
 RC_HASH, RC_VALUE, RC_SCHEME, RC_SIZE, RC_SYMMETRIC, RC_CURVE = (
     0x083, 0x084, 0x092, 0x095, 0x096, 0x0A6)
 RC_P = 0x040
 
 CC_STARTUP, CC_CONTEXT_LOAD, CC_GET_CAPABILITY = 0x144, 0x161, 0x17A
+CC_GET_RANDOM = 0x17B
 CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED = 0x131, 0x153, 0x191
 CC_LOAD_EXTERNAL, CC_IMPORT, CC_TEST_PARMS, CC_ECC_PARAMETERS = 0x167, 0x156, 0x18A, 0x178
 CC_NV_WRITE, CC_NV_EXTEND, CC_NV_READ = 0x137, 0x136, 0x14E
 CC_HIERARCHY_CONTROL, CC_HIERARCHY_CHANGE_AUTH = 0x121, 0x129
+CC_GET_RANDOM, CC_START_AUTH_SESSION = 0x17B, 0x176
+# Commands whose first parameter is a TPM2B_AUTH / TPM2B_DIGEST / TPM2B_NONCE: at most
+# sizeof(TPMU_HA) of the part (its TPM_PT_MAX_DIGEST), else TPM_RC_SIZE + P1 (Part 2
+# §10.4: the buffer of these TPM2Bs is a TPMU_HA). HierarchyChangeAuth, NV_DefineSpace,
+# NV_ChangeAuth, ObjectChangeAuth, PCR_SetAuthValue, HMAC_Start, HashSequenceStart,
+# StartAuthSession (nonceCaller).
+_FIRST_PARAM_DIGEST = {0x129, 0x12A, 0x13B, 0x150, 0x183, 0x15B, 0x186, 0x176}
 TPM_RH_OWNER, TPM_RH_LOCKOUT, TPM_RH_ENDORSEMENT, TPM_RH_PLATFORM = (
     0x40000001, 0x4000000A, 0x4000000B, 0x4000000C)
 TPM_RS_PW = 0x40000009
@@ -240,9 +248,34 @@ class PersonalityBackend:
         cc = struct.unpack_from(">I", command, 6)[0]
         if cc == CC_GET_CAPABILITY:
             return self.view.rewrite(command, response)
+        if cc == CC_GET_RANDOM:
+            return self._cap_random(response)
+        if cc == CC_GET_RANDOM and response[:2] == b"\x80\x01" and response[6:10] == bytes(4):
+            return self._trim_random(response)
         if cc == CC_STARTUP and response[6:10] == bytes(4) and not self.platform:
             self.disable_platform()
         return response
+
+    def _trim_random(self, response: bytes) -> bytes:
+        """The part returns at most TPM_PT_MAX_DIGEST bytes (Part 3 §16.1: a TPM2B_DIGEST);
+        swtpm returns up to its own largest digest (SHA-512)."""
+        limit = self.p.properties.get(PT.MAX_DIGEST)
+        n = struct.unpack_from(">H", response, 10)[0]
+        if not limit or n <= limit:
+            return response
+        body = struct.pack(">H", limit) + response[12:12 + limit]
+        return struct.pack(">HII", 0x8001, 10 + len(body), 0) + body
+
+    def _cap_random(self, response: bytes) -> bytes:
+        """GetRandom returns at most sizeof(TPMU_HA) of the part (Part 3 §16.1)."""
+        if len(response) < 12 or response[6:10] != bytes(4) or response[:2] != b"\x80\x01":
+            return response
+        n = struct.unpack_from(">H", response, 10)[0]
+        top = self.p.properties.get(PT.MAX_DIGEST, n)
+        if n <= top:
+            return response
+        body = struct.pack(">H", top) + response[12:12 + top]
+        return struct.pack(">HII", 0x8001, 10 + len(body), 0) + body
 
     def power_cycle(self) -> None:
         self.inner.power_cycle()
@@ -257,6 +290,8 @@ class PersonalityBackend:
         if len(command) < 10:
             return 0
         tag, size, cc = struct.unpack_from(">HII", command)
+        if tag not in (0x8001, 0x8002):
+            return RC_BAD_TAG  # Part 3 §5.2 (libtpms 0.9 answers TPM_RC_VALUE here)
         if size > self.p.max_command_size and cc != CC_CONTEXT_LOAD:
             # ContextLoad carries the backend's (libtpms) context blob, larger than the
             # part's own; it is bounded by TPM_PT_MAX_OBJECT_CONTEXT instead.
@@ -276,6 +311,14 @@ class PersonalityBackend:
 
     def _check_parameters(self, command: bytes, tag: int, cc: int) -> int:
         pos = self._params_at(command, tag, cc)
+        digest_max = self.p.properties.get(PT.MAX_DIGEST)
+        if cc in _FIRST_PARAM_DIGEST and digest_max is not None:
+            n = struct.unpack_from(">H", command, pos)[0]
+            return _rc(RC_SIZE, 1) if n > digest_max else 0
+        if cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED) and digest_max is not None:
+            # inSensitive: TPM2B_SENSITIVE_CREATE { size, userAuth (TPM2B_AUTH), data }
+            if struct.unpack_from(">H", command, pos + 2)[0] > digest_max:
+                return _rc(RC_SIZE, 1)
         if cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED, CC_LOAD_EXTERNAL, CC_IMPORT):
             facts = PA.parse_public(command, PA.skip_tpm2b(command, pos))
             return self._check_public(facts, 2)
