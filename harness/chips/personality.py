@@ -49,7 +49,6 @@ RC_HASH, RC_VALUE, RC_SCHEME, RC_SIZE, RC_SYMMETRIC, RC_CURVE = (
 RC_P = 0x040
 
 CC_STARTUP, CC_CONTEXT_LOAD, CC_GET_CAPABILITY = 0x144, 0x161, 0x17A
-CC_GET_RANDOM = 0x17B
 CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED = 0x131, 0x153, 0x191
 CC_LOAD_EXTERNAL, CC_IMPORT, CC_TEST_PARMS, CC_ECC_PARAMETERS = 0x167, 0x156, 0x18A, 0x178
 CC_NV_WRITE, CC_NV_EXTEND, CC_NV_READ = 0x137, 0x136, 0x14E
@@ -250,21 +249,9 @@ class PersonalityBackend:
             return self.view.rewrite(command, response)
         if cc == CC_GET_RANDOM:
             return self._cap_random(response)
-        if cc == CC_GET_RANDOM and response[:2] == b"\x80\x01" and response[6:10] == bytes(4):
-            return self._trim_random(response)
         if cc == CC_STARTUP and response[6:10] == bytes(4) and not self.platform:
             self.disable_platform()
         return response
-
-    def _trim_random(self, response: bytes) -> bytes:
-        """The part returns at most TPM_PT_MAX_DIGEST bytes (Part 3 §16.1: a TPM2B_DIGEST);
-        swtpm returns up to its own largest digest (SHA-512)."""
-        limit = self.p.properties.get(PT.MAX_DIGEST)
-        n = struct.unpack_from(">H", response, 10)[0]
-        if not limit or n <= limit:
-            return response
-        body = struct.pack(">H", limit) + response[12:12 + limit]
-        return struct.pack(">HII", 0x8001, 10 + len(body), 0) + body
 
     def _cap_random(self, response: bytes) -> bytes:
         """GetRandom returns at most sizeof(TPMU_HA) of the part (Part 3 §16.1)."""

@@ -233,3 +233,17 @@ def test_pcr_banks_are_the_parts(slb):
     _, data = slb.esapi.get_capability(TPM2_CAP.PCRS, 0, 8)
     banks = {int(s.hash) for s in data.data.assignedPCR}
     assert banks == {int(TPM2_ALG.SHA1), int(TPM2_ALG.SHA256), int(TPM2_ALG.SHA384)}
+
+
+def test_digest_sized_buffers_follow_the_parts_max_digest(st33):
+    """TPM2B_AUTH holds a TPMU_HA of the part (SHA-384: 48 bytes), not swtpm's 64."""
+    session = struct.pack(">IHBH", 0x40000009, 0, 0, 0)
+    body = struct.pack(">II", 0x40000001, len(session)) + session + struct.pack(">H", 49) + b"a" * 49
+    command = build_command(0x129, body, tag=0x8002)                 # HierarchyChangeAuth
+    assert int.from_bytes(st33.transport.exchange(command)[6:10], "big") == 0x095 | 0x040 | 0x100
+    assert len(st33.esapi.get_random(64)) == 48                      # GetRandom capped (Part 3 §16.1)
+
+
+def test_unknown_tag_is_bad_tag(st33):
+    command = struct.pack(">HII", 0x8003, 12, 0x17B) + b"\x00\x08"
+    assert int.from_bytes(st33.transport.exchange(command)[6:10], "big") == 0x01E
