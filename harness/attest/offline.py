@@ -156,7 +156,8 @@ def _pcr_set(selection: list[tuple[str, list[int]]]) -> dict[str, set[int]]:
 def attest_offline(ev: Evidence, nonce: bytes, challenge: Path | None = None,
                    golden: Golden | None = None, ca_certs=None, pcrs: list[int] | None = None,
                    crosscheck_log: bool = True, ima_check=None) -> AttestationResult:
-    """Judge the evidence; ``ima_check(quoted_pcr10) -> (stages, verdict)`` adds IMA stages."""
+    """Judge the evidence; ``ima_check(quoted PCR values) -> (stages, verdict)`` adds the
+    IMA stages (:func:`harness.attest.ima_policy.stage_check`)."""
     log = ev.log
     result = AttestationResult(log, mode="offline", inputs=dict(ev.inputs))
     result.ak_public = ev.inputs[ev.ak_file] if ev.ak.public is not None else b""
@@ -239,9 +240,7 @@ def attest_offline(ev: Evidence, nonce: bytes, challenge: Path | None = None,
     expected = expected_values(log, replay(log), sorted({p for _b, ps in body.selection
                                                          for p in ps}))
     if ima_check is not None:
-        quoted10 = {b: v[IMA_PCR] for b, v in pcr_values.items() if IMA_PCR in v} \
-            if authentic else {}
-        ima_stage_list, ima_verdict = ima_check(quoted10)
+        ima_stage_list, ima_verdict = ima_check(pcr_values if authentic else {})
         result.stages.extend(ima_stage_list)
         for bank, value in (ima_verdict.pcr10 or {}).items():
             if bank in expected:

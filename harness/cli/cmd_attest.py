@@ -205,9 +205,9 @@ def _run_offline(args: argparse.Namespace) -> int:
     cas = load_ca_certificates(args.ek_ca) if args.ek_ca else []
     ima_check = None
     if ev.ima_path is not None or args.ima_allowlist:
-        from harness.attest import ima
+        from harness.attest import ima_policy
 
-        ima_check = ima.stage_check(ev.ima_path, args.ima_allowlist, ev.log)
+        ima_check = ima_policy.stage_check(ev.ima_path, args.ima_allowlist, ev.log)
     result = offline.attest_offline(ev, nonce, challenge, golden, cas, pcrs,
                                     not args.skip_crosscheck, ima_check)
     folder = RunFolder.create(args.results, kind="attest")

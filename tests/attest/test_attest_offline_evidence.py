@@ -11,7 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
+from harness.attest import pcrs as pcr_ops
 from harness.attest import synth
 from harness.attest.eventlog import encode_eventlog
 from harness.cli.main import main
@@ -19,8 +21,9 @@ from harness.results.exchange_log import ExchangeLog
 from harness.swtpm_process import SwtpmOptions, SwtpmProcess, ca_root_certificates
 from harness.transports.swtpm import SwtpmTransport
 from harness.transports.tcti import open_esapi
+from tests.attest import ima_lists as il
 
-PCRS = "0,1,2,3,4,5,6,7"
+PCRS = "0,1,2,3,4,5,6,7,10"
 GOLDEN = Path(__file__).parents[2] / "suites" / "attestation" / "golden" / "synthetic-uefi.yaml"
 
 
@@ -66,12 +69,20 @@ def evidence(tmp_path_factory):
     try:
         transport = SwtpmTransport("127.0.0.1", process.port, log=ExchangeLog())
         esapi = open_esapi(transport)
-        try:  # firmware measures the synthetic boot
+        try:  # firmware measures the synthetic boot, then the kernel's IMA measures files
             log = synth.synthesize(esapi)
+            boot = pcr_ops.read_pcrs(esapi, ["sha256"], list(range(10)))["sha256"]
+            ima = il.sample(il.boot_aggregate([boot[p] for p in range(10)], "sha256"))
+            for m in ima:
+                pcr_ops.extend(esapi, 10, {b: m.extend_digest(b)
+                                           for b in ("sha1", "sha256", "sha384")})
         finally:
             esapi.close()
             transport.close()
         (board_dir / "binary_bios_measurements").write_bytes(encode_eventlog(log))
+        (board_dir / "ascii_runtime_measurements").write_text(
+            "\n".join(m.ascii() for m in ima) + "\n")
+        (root / "allowlist.yaml").write_text(yaml.safe_dump(il.allowlist(ima)))
         board = Board(process.port, board_dir)
         board.run("tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub")
         board.run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "rsa", "-g", "sha256",
@@ -132,7 +143,8 @@ def test_untouched_evidence_verifies_offline(evidence, tmp_path, capsys):
     assert rc == 0, out
     for stage in ("parser cross-check", "event data", "enrollment", "quote",
                   "PCR values vs quote", "replay vs quote", "replay vs quoted PCRs",
-                  "golden: firmware"):
+                  "golden: firmware", "ima: template hashes", "ima: replay vs PCR 10",
+                  "ima: boot_aggregate"):
         assert f"PASS     {stage}" in out, (stage, out)
     assert "VERDICT: PASS" in out and "credential activated" in out
     ev = run / "evidence" / "attestation"
@@ -216,3 +228,43 @@ def test_missing_file_and_missing_nonce_are_one_error(evidence, tmp_path, capsys
     assert rc == 2 and out.count("error:") == 1 and "quote.sig" in out
     rc, out, _run = _verify(board_dir, tmp_path, capsys)
     assert rc == 2 and "--nonce" in out
+
+
+def test_ima_list_judged_against_the_allowlist(evidence, tmp_path, capsys):
+    root, board_dir, lab, _nonce = evidence
+    rc, out, run = _verify(board_dir, tmp_path, capsys, "--challenge", str(lab),
+                           "--ima-allowlist", str(root / "allowlist.yaml"))
+    assert rc == 0, out
+    assert "PASS     ima: allowlist" in out and "PASS     ima: replay vs PCR 10" in out
+    doc = json.loads((run / "evidence" / "attestation" / "ima.json").read_text())
+    assert doc["entries"] == 8 and doc["violations"] == 1 and doc["changed"] == []
+
+
+def test_ima_allowlist_with_one_changed_file_hash_fails_naming_the_file(evidence, tmp_path,
+                                                                          capsys):
+    root, board_dir, lab, _nonce = evidence
+    allow = yaml.safe_load((root / "allowlist.yaml").read_text())
+    allow["files"]["/usr/bin/bash"] = ["sha256:" + "00" * 32]
+    (tmp_path / "allow.yaml").write_text(yaml.safe_dump(allow))
+    rc, out, _run = _verify(board_dir, tmp_path, capsys, "--challenge", str(lab),
+                            "--ima-allowlist", str(tmp_path / "allow.yaml"))
+    assert rc == 1
+    line = next(ln for ln in out.splitlines() if "ima: allowlist" in ln)
+    assert line.strip().startswith("FAIL") and "/usr/bin/bash: sha256:" in line
+    assert "PASS     ima: replay vs PCR 10" in out  # the list itself is what the chip measured
+
+
+def test_altered_ima_list_fails_template_hash_and_pcr10(evidence, tmp_path, capsys):
+    _root, board_dir, lab, _nonce = evidence
+    ev = _copy(board_dir, tmp_path)
+    text = (ev / "ascii_runtime_measurements").read_text()
+    line = next(ln for ln in text.splitlines() if "/usr/sbin/plc-runtime" in ln)
+    parts = line.split()
+    parts[3] = parts[3][:-2] + ("00" if parts[3][-2:] != "00" else "11")
+    (ev / "ascii_runtime_measurements").write_text(text.replace(line, " ".join(parts)))
+    rc, out, _run = _verify(ev, tmp_path, capsys, "--challenge", str(lab))
+    assert rc == 1
+    line = next(ln for ln in out.splitlines() if "ima: template hashes" in ln)
+    assert line.split()[0] == "FAIL" and "IMA entry #3 (line 4, /usr/sbin/plc-runtime)" in line
+    line = next(ln for ln in out.splitlines() if "ima: replay vs PCR 10" in ln)
+    assert line.split()[0] == "FAIL" and "!= quoted PCR 10" in line

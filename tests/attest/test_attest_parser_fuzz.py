@@ -83,3 +83,45 @@ def test_huge_sizes_allocate_nothing_beyond_the_input():
     finally:
         tracemalloc.stop()
     assert peak < 4 * 1024 * 1024, f"parsing allocated {peak} bytes"
+
+
+# --- IMA measurement lists ---
+from harness.attest import ima as imalib  # noqa: E402
+from tests.attest import ima_lists as il  # noqa: E402
+
+IMA_BIN = b"".join(m.binary() for m in il.sample())
+IMA_TXT = ("\n".join(m.ascii() for m in il.sample()) + "\n").encode()
+
+
+def _judge_ima(data: bytes, ascii_list: bool) -> None:
+    try:
+        lst = imalib.parse_ascii(data, "fuzz") if ascii_list else imalib.parse_binary(data, "fuzz")
+    except imalib.ImaListError as exc:
+        assert str(exc).startswith("IMA list fuzz: entry #") and "\n" not in str(exc)
+        return
+    imalib.check_template_hashes(lst)
+    imalib.replay_pcr(lst, "sha256")
+    imalib.replay_pcr(lst, "sha256", legacy=True)
+
+
+@FUZZ
+@given(cut=st.integers(0, len(IMA_BIN)), at=st.integers(0, len(IMA_BIN) - 4),
+       value=st.integers(0, 0xFFFFFFFF))
+def test_ima_binary_truncated_and_overwritten(cut, at, value):
+    data = bytearray(IMA_BIN)
+    struct.pack_into("<I", data, at, value)
+    _judge_ima(bytes(data[:cut]), False)
+    _judge_ima(IMA_BIN[:cut], False)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_ima_random_bytes(data):
+    _judge_ima(data, False)
+    _judge_ima(data, True)
+
+
+@FUZZ
+@given(cut=st.integers(0, len(IMA_TXT)), noise=st.text(max_size=40))
+def test_ima_ascii_damaged(cut, noise):
+    _judge_ima(IMA_TXT[:cut] + noise.encode("utf-8", "surrogatepass") + IMA_TXT[cut:], True)
