@@ -20,6 +20,7 @@ from tpm2_pytss import TSS2_Exception
 
 from harness.attest.enroll import EK_TYPES, load_ca_certificates
 from harness.attest.eventlog import read_eventlog
+from harness.identity import probe
 from harness.attest.flow import attest, format_result
 from harness.attest.golden import load_golden
 from harness.attest.replay import format_table
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             result = attest(esapi, log, args.eventlog, golden, _ca_certs(args, target), args.ek,
                             not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck)
             described = target.describe()
+            identity = probe(esapi)   # chip and EK certificate facts for provenance.json
     except TSS2_Exception as exc:
         raise explain_tpm_failure(exc, exchanges) from exc
     folder = RunFolder.create(args.results, kind="attest")
@@ -147,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         folder.store.add_exchanges(exchanges.drain(), worker="attest")
         from harness.attest.evidence import write_evidence
 
+        folder.write_json("identity.json", identity.to_dict())
         evidence = write_evidence(folder, result, log_bytes, started)
         folder.export_command_log()
         folder.summarize({"attestation": "PASS" if result.ok else "FAIL",
