@@ -2,12 +2,19 @@
 
 The tool is installed project-locally by ``reports/install_allure.sh``
 (``.tools/allure``); ``$TPMHIL_ALLURE`` names another binary.
+
+The report is written in Allure 3's single-file mode (the awesome plugin's
+``singleFile`` option): ``index.html`` carries its data inline, so it opens
+from disk (file://) in a browser; the multi-file report fetches its data and
+shows only a spinner there.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -37,13 +44,32 @@ def find_allure() -> str:
                       "(npm package 'allure'), or set TPMHIL_ALLURE")
 
 
+def _has_results(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*-result.json"))
+
+
+def available(runs) -> bool:
+    """Allure is installed and at least one run (:class:`RunData`) has allure-results."""
+    try:
+        find_allure()
+    except AllureError:
+        return False
+    return any(_has_results(run.path / "allure-results") for run in runs)
+
+
+def config(name: str) -> dict:
+    """The allurerc: report name, categories, and the awesome report as a single file."""
+    return {"name": name, "categories": CATEGORIES,
+            "plugins": {"awesome": {"options": {"singleFile": True, "reportName": name}}}}
+
+
 def render(results_dirs: list[Path], out: Path, name: str = "TPM compliance tests") -> Path:
     """``allure generate RESULTS... -o OUT``; returns the report's index.html.
 
     Raises:
         AllureError: no results, Allure missing, failed, or timed out.
     """
-    dirs = [d for d in results_dirs if d.is_dir() and any(d.glob("*-result.json"))]
+    dirs = [d for d in results_dirs if _has_results(d)]
     if not dirs:
         raise AllureError("no allure results to render: none of the runs has test results in "
                           "allure-results/ (was it run with tpmhil run or pytest --alluredir?)")
@@ -52,18 +78,27 @@ def render(results_dirs: list[Path], out: Path, name: str = "TPM compliance test
     dirs = [d.resolve() for d in dirs]
     # Allure 3's default (awesome) report takes categories from its config, not
     # from categories.json (which only its allure2/classic plugins read).
-    config = out.parent / ".allurerc.json"
-    config.write_text(json.dumps({"name": name, "categories": CATEGORIES}))
-    cmd = [binary, "generate", *map(str, dirs), "--output", str(out), "--config", str(config)]
+    rc = out.parent / ".allurerc.json"
+    rc.write_text(json.dumps(config(name)))
+    cmd = [binary, "generate", *map(str, dirs), "--output", str(out), "--config", str(rc)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
                               env={**os.environ, "NO_COLOR": "1"}, cwd=out.parent)
     except subprocess.TimeoutExpired as exc:
         raise AllureError(f"allure generate did not finish within {TIMEOUT_S:.0f} s") from exc
     finally:
-        config.unlink(missing_ok=True)
+        rc.unlink(missing_ok=True)
     index = out / "index.html"
     if proc.returncode != 0 or not index.is_file():
         raise AllureError(f"allure generate failed (exit {proc.returncode}): "
                           f"{(proc.stderr or proc.stdout)[-500:]}")
     return index
+
+
+_EMBEDDED = re.compile(r'd\("([^"\\]+)","([A-Za-z0-9+/=]*)"\)')
+
+
+def embedded_files(index: Path) -> dict[str, bytes]:
+    """The data files a single-file report carries inline (``widgets/tree.json``...)."""
+    text = index.read_text(encoding="utf-8")
+    return {name: base64.b64decode(value) for name, value in _EMBEDDED.findall(text)}

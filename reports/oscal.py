@@ -22,9 +22,11 @@ from trestle.oscal import common
 
 from harness import __version__
 from harness.errors import HarnessError
-from reports.assessment import FAIL, PASS, Assessment, TestRef
+from reports.assessment import FAIL, PASS, PASS_DEVIATIONS, Assessment, TestRef
 from reports.catalogue import Catalogue
+from reports.provenance_view import NOT_RECORDED, provenance_rows, run_facts
 from reports.run_data import RunData
+from reports.security_figures import security_checks
 
 NS = "urn:tpm-hil:oscal"
 _UUID_NS = uuid.UUID("6f1c1d2e-8b0a-5c4e-9d3f-2a7b5e4c1f00")
@@ -42,14 +44,19 @@ def _time(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(microsecond=0)
 
 
+def _value(value: object) -> str:
+    """An OSCAL property value: one line, no blanks at either end, never empty."""
+    return " ".join(str(value).split()) or "-"
+
+
 def _prop(name: str, value: str) -> common.Property:
-    return common.Property(name=name, value=value or "-", ns=NS)
+    return common.Property(name=name, value=_value(value), ns=NS)
 
 
 def _observation(ref: TestRef, run_key: str, finished: float) -> common.Observation:
     where = f"data/{ref.run_id}"
-    evidence = [common.RelevantEvidence(href=f"{where}/tests.csv",
-                                        description=f"Verdict row of {ref.nodeid}"),
+    evidence = [common.RelevantEvidence(href=ref.row_ref,
+                                        description=f"Verdict row of {ref.nodeid} ({ref.file})"),
                 common.RelevantEvidence(href=f"{where}/exchanges.csv",
                                         description="TPM command log of this test (column 'test')")]
     props = [_prop("run-id", ref.run_id), _prop("test-outcome", ref.outcome),
@@ -58,12 +65,60 @@ def _observation(ref: TestRef, run_key: str, finished: float) -> common.Observat
         props.append(_prop("campaign-point", ref.point_id))
     if not ref.judged:
         props.append(_prop("judged", "beyond-rated-range"))
+    if ref.outcome == "xfailed":
+        props += [_prop("deviation", "known"), _prop("spec-clause", ref.spec or NOT_RECORDED),
+                  _prop("deviation-reason", ref.message or NOT_RECORDED)]
+    if ref.excluded:
+        props.append(_prop("counted", "no"))
     return common.Observation(
         uuid=_uuid(run_key, "obs", ref.run_id, ref.nodeid, ref.point_id or ""),
         title=ref.nodeid, description=f"pytest {ref.nodeid}: {ref.outcome}"
         + (f" ({ref.message})" if ref.message else ""),
         methods=["TEST"], props=props, relevant_evidence=evidence,
         collected=_time(finished))
+
+
+def _token(text: str) -> str:
+    """An OSCAL property name: letters, digits, '-', starting with a letter."""
+    out = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    while "--" in out:
+        out = out.replace("--", "-")
+    return out if out[:1].isalpha() else f"p-{out}"
+
+
+def _provenance_props(runs: list[RunData]) -> list[common.Property]:
+    """The provenance block of every run as metadata props (``provenance-<item>``, class = run id)."""
+    props = []
+    for run in runs:
+        block = provenance_rows(run.path)
+        props.append(common.Property(name="provenance-recorded", value="yes" if block["recorded"] else "no",
+                                     ns=NS, class_=_token(run.run_id)))
+        for label, value in block["rows"]:
+            props.append(common.Property(name=_token(f"provenance-{label}"), value=_value(value),
+                                         ns=NS, class_=_token(run.run_id)))
+    return props
+
+
+def _security_observation(check: dict, run: RunData, run_key: str) -> common.Observation:
+    """One security check (evidence/security/<check>.json) with its figures as props."""
+    props = [_prop("run-id", run.run_id), _prop("security-check", check["check"]),
+             _prop("check-verdict", check["verdict"].replace(" ", "-")),
+             _prop("simulation", "yes" if check["simulation"] else "no")]
+    for fig in check["figures"]:
+        props.append(common.Property(name=_token(f"figure-{fig['name']}"), value=_value(fig["value"]),
+                                     ns=NS, remarks=" ".join(x for x in (fig["unit"], fig["meaning"]) if x)
+                                     or None))
+    evidence = [common.RelevantEvidence(href=f"evidence/{run.run_id}/{check['file'].removeprefix('evidence/')}",
+                                        description=f"Figures of the {check['check']} check")]
+    evidence += [common.RelevantEvidence(href=f"evidence/{run.run_id}/{p['name'].removeprefix('evidence/')}",
+                                         description="Plot") for p in check["plots"] if p["uri"]]
+    sim = " SIMULATION: figures from a simulated target." if check["simulation"] else ""
+    return common.Observation(
+        uuid=_uuid(run_key, "security", run.run_id, check["check"]),
+        title=f"security check {check['check']}: {check['verdict']}",
+        description=(f"Security check {check['check']} in run {run.run_id}: {check['verdict']}"
+                     + (f" ({check['reason']})" if check["reason"] else "") + "." + sim),
+        methods=["TEST"], props=props, relevant_evidence=evidence, collected=_time(run.finished()))
 
 
 def _back_matter(package: Path, run_key: str) -> common.BackMatter | None:
@@ -100,29 +155,43 @@ def build_assessment_results(catalogue: Catalogue, runs: list[RunData], assessme
             obs = _observation(t, run_key, t.started + t.duration_s)
             observations.setdefault(obs.uuid, obs)
             related.append(common.RelatedObservation(observation_uuid=obs.uuid))
-        state = "satisfied" if v.verdict == PASS else "not-satisfied"
-        reason = "pass" if v.verdict == PASS else ("fail" if v.verdict == FAIL else "other")
+        satisfied = v.verdict in (PASS, PASS_DEVIATIONS)
+        state = "satisfied" if satisfied else "not-satisfied"
+        reason = "pass" if satisfied else ("fail" if v.verdict == FAIL else "other")
+        props = [_prop("verdict", v.verdict.replace(" ", "-")), _prop("rationale", req.rationale)]
+        if req.limits:
+            props.append(_prop("limits", req.limits))
+        props += [_prop("missing-evidence", m) for m in v.missing]
+        props += [_prop("deviation", f"{t.nodeid}: {t.spec or NOT_RECORDED}: {t.message or NOT_RECORDED}")
+                  for t in v.deviations]
         findings.append(common.Finding(
             uuid=_uuid(run_key, "finding", req.id), title=f"{req.id} {req.title}",
-            description=f"{req.text} Verdict: {v.verdict} ({v.note}).",
-            props=[_prop("verdict", v.verdict.replace(" ", "-"))],
+            description=f"{req.text} Verdict: {v.verdict} ({v.note}). Mapping: {req.rationale}",
+            props=props,
             target=common.FindingTarget(
                 type="objective-id", target_id=req.oscal_id, title=req.id,
                 status=common.ObjectiveStatus(state=state, reason=reason, remarks=v.note)),
             related_observations=related or None))
-    chips = sorted({r.chip for r in runs})
+    facts = [run_facts(r) for r in runs]
+    chips = sorted({f["chip"] for f in facts})
+    for run in runs:
+        for check in security_checks(run.path):
+            obs = _security_observation(check, run, run_key)
+            observations[obs.uuid] = obs
     result = ar.Result(
         uuid=_uuid(run_key, "result"), title=f"tpm-hil evidence for runs {', '.join(r.run_id for r in runs)}",
         description="TPM 2.0 tests run by tpm-hil, judged against the IEC 62443-4-2 and FIPS 140-3 "
                     "entries of the tpm-hil requirement catalogue.",
         start=_time(start), end=_time(end),
-        props=[_prop("chip", c) for c in chips] + [_prop("run-id", r.run_id) for r in runs],
+        props=[_prop("chip", c) for c in chips] + [_prop("run-id", r.run_id) for r in runs]
+        + [_prop("target", f["target"]) for f in facts] + [_prop("chip-profile", f["profile"]) for f in facts],
         reviewed_controls=common.ReviewedControls(control_selections=[common.ControlSelections(
             include_controls=[common.SelectControlById(control_id=r.oscal_id) for r in catalogue])]),
         observations=sorted(observations.values(), key=lambda o: o.uuid) or None,
         findings=findings)
     metadata = common.Metadata(title="TPM compliance evidence (tpm-hil)", last_modified=_time(end),
-                               version=__version__, oscal_version=OSCAL_VERSION)
+                               version=__version__, oscal_version=OSCAL_VERSION,
+                               props=_provenance_props(runs))
     return ar.AssessmentResults(
         uuid=_uuid(run_key, "assessment-results"), metadata=metadata,
         import_ap=ar.ImportAp(href="catalogue.yaml",

@@ -33,11 +33,11 @@ from harness.errors import HarnessError
 from reports import allure_env, allure_render
 from reports.assessment import Assessment, assess
 from reports.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
-from reports.html_report import render_html, report_context
+from reports.html_report import print_pdf, render_html, report_context
 from reports.manifest import MANIFEST, file_signer, sign_package
 from reports.matrix import write_csv, write_verdicts_json, write_xlsx
 from reports.oscal import build_assessment_results, read_oscal, write_oscal
-from reports.pdf import html_to_pdf
+from reports.progress import timed
 from reports.redact import copy_redacted, holds_private_key, redact_url_credentials
 from reports.run_data import RUN_FILES, RunData, load_runs
 
@@ -183,7 +183,7 @@ def check_same_chip(runs: list[RunData]) -> list[str]:
 
 
 def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: bool = True,
-                  allure: bool = False, key_path: Path | None = None,
+                  allure: bool | None = None, key_path: Path | None = None,
                   catalogue: Catalogue | None = None, allow_mixed_chips: bool = False,
                   sign_with_tpm: str | None = None,
                   progress: Callable[[str], None] | None = None) -> Path:
@@ -194,7 +194,8 @@ def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: boo
         out_dir: where to write; default ``<first run folder>/report``. Only an
             absent or empty folder, or an unmodified earlier package, is replaced.
         pdf: also print report.pdf with headless Chromium.
-        allure: also render the Allure 3 report from the runs' allure-results.
+        allure: also render the Allure 3 report (single file) from the runs' allure-results;
+            None: when Allure is installed and a run has allure-results.
         key_path: the Ed25519 lab key (must exist; default ``$TPMHIL_LAB_KEY`` or
             ``~/.config/tpm-hil/lab-ed25519.pem``, the latter created on first
             use and announced).
@@ -207,7 +208,9 @@ def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: boo
     Returns:
         The package folder.
     """
+    step = timed(progress)   # stage lines with elapsed time; stderr by default
     run_dirs = [Path(p) for p in run_dirs]
+    step(f"loading {len(run_dirs)} results folder(s)")
     runs = load_runs(run_dirs)
     mixed = check_same_chip(runs)
     if mixed and not allow_mixed_chips:
@@ -227,11 +230,12 @@ def build_package(run_dirs: list[Path], out_dir: Path | None = None, *, pdf: boo
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
         try:
             _build(runs, cat, staging, pdf=pdf, allure=allure, signer=signer, mixed=mixed,
-                   progress=progress or (lambda line: None))
+                   progress=step)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     _publish(staging, out)
+    step(f"package written: {out}")
     return out
 
 
@@ -242,7 +246,7 @@ def _package_provenance(runs: list[RunData], signer: Any, mixed: list[str]) -> d
             "runs": {r.run_id: r.provenance or None for r in runs}}
 
 
-def _build(runs: list[RunData], cat: Catalogue, out: Path, *, pdf: bool, allure: bool,
+def _build(runs: list[RunData], cat: Catalogue, out: Path, *, pdf: bool, allure: bool | None,
            signer: Any, mixed: list[str], progress: Callable[[str], None]) -> None:
     """Write every file of the package into ``out`` (a fresh staging folder), then sign it."""
     withheld = {}
@@ -254,19 +258,19 @@ def _build(runs: list[RunData], cat: Catalogue, out: Path, *, pdf: bool, allure:
     shutil.copyfile(CATALOGUE_FILE, out / "catalogue.yaml")
     result: Assessment = assess(cat, runs)
     progress("rendering report.html")
-    html = render_html(report_context(cat, runs, result, withheld, "report.pdf" if pdf else None),
-                       out / "report.html")
+    context = report_context(cat, runs, result, withheld, "report.pdf" if pdf else None)
+    render_html(context, out / "report.html")
     if pdf:
-        progress("printing report.pdf (headless Chromium)")
-        html_to_pdf(html, out / "report.pdf")
+        progress("printing report.pdf (headless Chromium, A4, twice for the contents' page numbers)")
+        print_pdf(context, out / "report.pdf")
     created = max(r.finished() for r in runs)
     write_verdicts_json(result, [r.run_id for r in runs], out / "verdicts.json")
     write_csv(result, out / "traceability.csv")
     write_xlsx(result, out / "traceability.xlsx", created)
     write_oscal(build_assessment_results(cat, runs, result, out), out / "assessment-results.json")
     read_oscal(out / "assessment-results.json")
-    if allure:
-        progress("rendering the Allure report")
+    if allure or (allure is None and allure_render.available(runs)):
+        progress("rendering the Allure report (single file)")
         _allure(runs, out)
     _assert_no_private_keys(out)
     progress(f"signing the manifest ({signer.info()['kind']}, {signer.info()['fingerprint']})")

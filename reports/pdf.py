@@ -130,12 +130,18 @@ def screenshot(html: Path, png: Path, width: int = 1280, height: int = 2400) -> 
     return png
 
 
-def dump_dom(html: Path, timeout_s: float = TIMEOUT_S) -> str:
-    """The DOM as Chromium parsed and laid it out (``--dump-dom``)."""
+def dump_dom(html: Path, timeout_s: float = TIMEOUT_S, virtual_time_ms: int = 0) -> str:
+    """The DOM as Chromium parsed and laid it out (``--dump-dom``).
+
+    Args:
+        virtual_time_ms: let scripts run this long (virtual time) before the dump,
+            for pages that build themselves in JavaScript (the Allure report).
+    """
     binary = find_chromium()
+    budget = [f"--virtual-time-budget={virtual_time_ms}"] if virtual_time_ms else []
     with tempfile.TemporaryDirectory(prefix="tpmhil-chromium-") as profile:
         try:
-            proc = subprocess.run([binary, *_flags(profile), "--dump-dom", html.resolve().as_uri()],
+            proc = subprocess.run([binary, *_flags(profile), *budget, "--dump-dom", html.resolve().as_uri()],
                                   capture_output=True, text=True, timeout=timeout_s,
                                   env={**os.environ, "HOME": profile})
         except subprocess.TimeoutExpired as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1e9 \
             and any(t in last for t in _TIME_KEYS):
         return utc(value)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)", value):
+        return value[:19].replace("T", " ") + " UTC"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or NOT_RECORDED
     if isinstance(value, bool):
@@ -92,8 +95,27 @@ def _value(key: str, value: Any) -> str:
     return str(value)
 
 
+LABELS = {
+    "chip.manufacturer": "Chip manufacturer", "chip.vendor": "Chip vendor string",
+    "chip.firmware": "Chip firmware", "chip.target": "Target",
+    "chip.ek_certificate_serial": "EK certificate serial",
+    "chip.ek_certificate_issuer": "EK certificate issuer",
+    "chip.ek_certificate_index": "EK certificate NV index",
+    "chip.ek_public_sha256": "EK public key SHA-256", "chip.tis": "TIS ids (DID/VID/RID)",
+    "chip.tis.did": "TIS DID", "chip.tis.vid": "TIS VID", "chip.tis.rid": "TIS RID",
+    "chip.bus": "Bus", "chip.clock_hz": "Bus clock [Hz]", "dut": "DUT / board serial",
+    "operator": "Operator", "host": "Host", "lab": "Lab",
+    "harness.version": "Harness version", "harness.git_revision": "Git revision",
+    "harness.git_dirty": "Uncommitted changes in the harness", "harness.code_sha256": "Harness code SHA-256",
+    "harness.suites": "Suites run", "harness.suites_sha256": "Suites hash (SHA-256)",
+    "software.swtpm": "swtpm", "software.libtpms": "libtpms", "software.tpm2_tss": "tpm2-tss",
+    "software.tpm2_pytss": "tpm2-pytss", "software.python": "Python",
+    "started_utc": "Start (UTC)", "finished_utc": "End (UTC)",
+}
+
+
 def _label(key: str) -> str:
-    return " / ".join(part.replace("_", " ") for part in key.split("."))
+    return LABELS.get(key) or " / ".join(part.replace("_", " ") for part in key.split("."))
 
 
 def provenance_rows(folder: Path) -> dict[str, Any]:
@@ -108,7 +130,9 @@ def provenance_rows(folder: Path) -> dict[str, Any]:
     if data is None:
         return {"recorded": False, "rows": [(label, NOT_RECORDED) for label, _ in EXPECTED],
                 "missing": [label for label, _ in EXPECTED]}
-    flat = [(k, v) for k, v in _flatten(data) if k not in _NOT_SHOWN]
+    order = list(LABELS)
+    flat = sorted(((k, v) for k, v in _flatten(data) if k not in _NOT_SHOWN),
+                  key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
     rows = [(_label(k), _value(k, v)) for k, v in flat]
     keys = [k.lower() for k, _ in flat]
     missing = [label for label, options in EXPECTED
