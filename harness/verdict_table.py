@@ -16,34 +16,48 @@ def _area(nodeid: str) -> str:
     return "/".join(parts).removesuffix(".py")
 
 
+def _row_verdict(r: dict[str, int]) -> str:
+    if r["failed"] + r["error"]:
+        return "FAIL"
+    if r["passed"] + r["xpassed"]:
+        return "PASS (deviations)" if r["xfailed"] else "PASS"
+    return "DEVIATIONS" if r["xfailed"] else "SKIP"
+
+
 def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = None) -> None:
+    """The table: per suite area passed, failed, error, skipped and xfailed (known deviations)."""
     rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    failures = []
+    failures, deviations = [], []
     for nodeid, outcome, message in folder.store.query(
             "SELECT nodeid, outcome, message FROM tests ORDER BY id"):
         rows[_area(nodeid)][outcome] += 1
         if outcome in ("failed", "error"):
             failures.append((nodeid, outcome, message))
+        elif outcome == "xfailed":
+            deviations.append((nodeid, message))
     chip = summary.get("chip") or {}
     print()
-    print(f"Chip     : {chip.get('manufacturer', '?')} {chip.get('vendor', '')} "
-          f"firmware {chip.get('firmware', '?')} ({chip.get('spec', '?')})")
-    print(f"Profile  : {summary.get('profile')}")
+    print(f"Chip     : {chip.get('manufacturer', 'not recorded')} {chip.get('vendor', '')} "
+          f"firmware {chip.get('firmware', 'not recorded')} ({chip.get('spec', 'not recorded')})")
+    print(f"Profile  : {summary.get('profile') or 'not recorded'}")
     width = max([len(a) for a in rows] + [10])
-    print(f"\n{'area':<{width}}  {'passed':>6} {'failed':>6} {'error':>6} {'skipped':>7}  verdict")
-    print("-" * (width + 40))
+    print(f"\n{'area':<{width}}  {'passed':>6} {'failed':>6} {'error':>6} {'skipped':>7} "
+          f"{'xfailed':>7}  verdict")
+    print("-" * (width + 48))
     for area in sorted(rows):
         r = rows[area]
-        bad = r["failed"] + r["error"]
-        verdict = "FAIL" if bad else ("PASS" if r["passed"] else "SKIP")
         print(f"{area:<{width}}  {r['passed']:>6} {r['failed']:>6} {r['error']:>6} "
-              f"{r['skipped']:>7}  {verdict}")
-    print("-" * (width + 40))
+              f"{r['skipped']:>7} {r['xfailed']:>7}  {_row_verdict(r)}")
+    print("-" * (width + 48))
     ex = summary.get("exchanges", {})
     print(f"{summary['verdict']}: {summary['tests']} tests, {ex.get('count', 0)} TPM exchanges "
           f"({ex.get('error_responses', 0)} error responses, {ex.get('no_response', 0)} unanswered)")
     for nodeid, outcome, message in failures[:20]:
         print(f"  {outcome.upper():5} {nodeid}: {message}")
+    if deviations:
+        print(f"Known deviations (xfailed, {len(deviations)}): not counted as passes")
+    for nodeid, message in deviations[:20]:
+        print(f"  XFAIL {nodeid}: {message}")
     print(f"Results  : {folder.path}")
     if report_path is not None:
         print(f"Report   : {report_path}")
