@@ -5,7 +5,10 @@ prints every event as YAML and replays the banks into a ``pcrs:`` section.
 Two limits of the tool are reported as "not run", not as disagreement: it
 reads any log whose first event is EV_NO_ACTION as crypto-agile, so a SHA-1
 log that opens with a "Spec ID Event00/02" is beyond it; and some versions
-crash on some logs (5.4 segfaults on go-attestation's option-ROM log). Two
+crash on some logs (5.4 segfaults on go-attestation's option-ROM log). Before
+5.6 it also extended EV_NO_ACTION events and ignored StartupLocality; where
+its replay differs from ours exactly by that rule, the check says so and
+still compares our digests with it. Two
 independent parsers that agree on every event's PCR and digests and on every
 replayed PCR make a wrong verdict from a parser bug unlikely; where they
 disagree the report says where.
@@ -13,6 +16,7 @@ disagree the report says where.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -20,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.attest.eventlog import SHA1_FORMAT, EventLog
-from harness.attest.replay import Replay
+from harness.attest.eventlog import SHA1_FORMAT, EventLog, hash_bytes
+from harness.attest.replay import Replay, can_replay
 
 TIMEOUT_S = 60.0
 
@@ -63,6 +67,30 @@ def run_tpm2_eventlog(path: str | Path) -> dict:
         # keys (YAML keeps only the last): read them from the text, in order.
         doc["events"] = _scan_events(done.stdout)
     return doc
+
+
+def tool_version() -> tuple[int, ...]:
+    """tpm2_eventlog's version, e.g. (5, 4); (0,) when it does not say."""
+    exe = shutil.which("tpm2_eventlog")
+    try:
+        out = subprocess.run([exe or "tpm2_eventlog", "--version"], capture_output=True,
+                             text=True, timeout=TIMEOUT_S).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return (0,)
+    m = re.search(r'version="?(\d+(?:\.\d+)*)', out)
+    return tuple(int(x) for x in m.group(1).split(".")) if m else (0,)
+
+
+def _pre_5_6_replay(log: EventLog, bank: str, pcr: int) -> bytes | None:
+    """PCR ``pcr`` as tpm2_eventlog before 5.6 replays it: from zeros, EV_NO_ACTION
+    events extended too (tpm2-tools commits 9735dc33 and 576a31bc fixed both)."""
+    if bank not in log.banks or not can_replay(bank):
+        return None
+    value = bytes(len(hash_bytes(bank, b"")))
+    for e in log.events:
+        if e.pcr == pcr:
+            value = hash_bytes(bank, value + e.digests[bank])
+    return value
 
 
 class ToolCrashed(Exception):
@@ -131,16 +159,24 @@ def crosscheck(path: str | Path, log: EventLog, rep: Replay) -> CrossCheck:
                 diffs.append(f"{mine.label()}: tpm2_eventlog has a {bank} digest we do not")
             elif _as_bytes(d.get("Digest"), len(mine.digests[bank])) != mine.digests[bank]:
                 diffs.append(f"{mine.label()}: {bank} digest differs from tpm2_eventlog's")
+    old_tool = tool_version() < (5, 6)
+    quirk: list[str] = []
     for bank, values in (doc.get("pcrs") or {}).items():
         for pcr, value in (values or {}).items():
             ours = rep.values.get(str(bank), {}).get(int(pcr))
             if ours is None:
                 diffs.append(f"tpm2_eventlog replays {bank} PCR {pcr}, we do not")
             elif _as_bytes(value, len(ours)) != ours:
+                if old_tool and _as_bytes(value, len(ours)) == _pre_5_6_replay(log, str(bank),
+                                                                              int(pcr)):
+                    quirk.append(f"{bank} PCR {pcr}")
+                    continue
                 diffs.append(f"{bank} PCR {pcr}: tpm2_eventlog replays a different value")
     counted = sum(len(v or {}) for v in (doc.get("pcrs") or {}).values())
     if not diffs:
+        note = (f"; for {', '.join(quirk)} it follows its pre-5.6 rule (EV_NO_ACTION "
+                "extended, StartupLocality ignored), which our digests reproduce") if quirk else ""
         return CrossCheck(True, True, f"tpm2_eventlog agrees on {len(theirs)} events and "
-                                      f"{counted} replayed PCR values")
+                                      f"{counted} replayed PCR values{note}")
     return CrossCheck(True, False, f"tpm2_eventlog disagrees: {diffs[0]}"
                       + (f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""), diffs)

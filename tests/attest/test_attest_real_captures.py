@@ -5,7 +5,10 @@ folder of them::
 
     TPMHIL_REAL_EVENTLOGS=/path/to/captures pytest tests/attest/test_attest_real_captures.py
 
-Every file in the folder is a test: a binary event log (``binary_bios_measurements``,
+Every file in the folder is a test. An IMA list (a name containing
+``runtime_measurements`` or ``ima-log``, e.g. keylime's
+``test/data/create-runtime-policy/ima-log-sha256``) must parse and every template hash
+must recompute. A binary event log (``binary_bios_measurements``,
 go-attestation's ``attest/testdata/*_eventlog``) must parse, and where
 ``tpm2_eventlog`` can read it, agree with it on every event's PCR and digests and
 on every replayed PCR. A go-attestation JSON capture (``windows_gcp_shielded_vm.json``:
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.attest import ima as imalib
 from harness.attest.crosscheck import crosscheck
 from harness.attest.eventlog import EventLogError, parse_eventlog, read_eventlog
 from harness.attest.replay import replay
@@ -65,9 +69,24 @@ def _go_attestation_json(path: Path) -> None:
     assert compared, f"{path.name}: no PCR to compare"
 
 
+def _is_ima_list(path: Path) -> bool:
+    return "runtime_measurements" in path.name or "ima-log" in path.name or \
+        "ima_log" in path.name
+
+
+def _ima_list(path: Path) -> None:
+    lst = imalib.read_ima_list(path)
+    tc = imalib.check_template_hashes(lst)
+    assert not tc.bad, tc.bad[:3]
+    assert len(lst.entries) > 0
+
+
 def test_real_capture_replays_like_tpm2_eventlog(capture):
     if capture is None:
         pytest.skip(f"opt-in: set {ENV}=FOLDER of real event log captures")
+    if _is_ima_list(capture):
+        _ima_list(capture)
+        return
     if capture.suffix == ".json":
         _go_attestation_json(capture)
         return

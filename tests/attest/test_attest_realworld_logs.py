@@ -133,3 +133,32 @@ def test_malformed_sha1_log_is_one_line_naming_event_and_offset(damage, words):
     text = str(info.value)
     assert text.startswith("event log board.log: event #") and "\n" not in text
     assert "offset 0x" in text and all(w in text for w in words), text
+
+
+def test_startup_locality_3_log_agrees_with_tpm2_eventlog_by_its_rule(tmp_path):
+    """A Boot Guard / H-CRTM style log (as keylime's test capture): an EV_NO_ACTION
+    StartupLocality event with locality 3 makes PCR 0 start at 00..03 (PFP §10.4.5.3).
+    tpm2_eventlog before 5.6 extended EV_NO_ACTION events and started from zeros; the
+    cross-check recognises exactly that rule and still compares every digest."""
+    import hashlib
+
+    from harness.attest.crosscheck import tool_version
+
+    locality = rw.Ev(0, "EV_NO_ACTION", b"StartupLocality\x00\x03")
+    events = [locality] + rw.uefi_boot()
+    path = tmp_path / "locality3.log"
+    path.write_bytes(rw.encode_agile(events, ["sha1", "sha256"]))
+    log = read_eventlog(path)
+    value = bytes(31) + b"\x03"
+    for e in events[1:]:
+        if e.pcr == 0:
+            value = hashlib.sha256(value + e.digest("sha256")).digest()
+    assert replay(log).values["sha256"][0] == value
+    cc = crosscheck(path, log, replay(log))
+    assert cc.ran and cc.ok, cc.differences
+    if tool_version() < (5, 6):
+        assert "pre-5.6 rule" in cc.detail and "sha256 PCR 0" in cc.detail
+    # a wrong digest is still a disagreement, not excused by the rule
+    log.events[3].digests["sha256"] = bytes(32)
+    cc = crosscheck(path, log, replay(log))
+    assert cc.ran and not cc.ok
