@@ -37,8 +37,11 @@ def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = N
             deviations.append((nodeid, message))
     chip = summary.get("chip") or {}
     print()
-    print(f"Chip     : {chip.get('manufacturer', 'not recorded')} {chip.get('vendor', '')} "
-          f"firmware {chip.get('firmware', 'not recorded')} ({chip.get('spec', 'not recorded')})")
+    if isinstance(chip, dict):
+        print(f"Chip     : {chip.get('manufacturer', 'not recorded')} {chip.get('vendor', '')} "
+              f"firmware {chip.get('firmware', 'not recorded')} ({chip.get('spec', 'not recorded')})")
+    else:
+        print(f"Chip     : {chip or 'not recorded'}")
     print(f"Profile  : {summary.get('profile') or 'not recorded'}")
     width = max([len(a) for a in rows] + [10])
     print(f"\n{'area':<{width}}  {'passed':>6} {'failed':>6} {'error':>6} {'skipped':>7} "
