@@ -188,6 +188,37 @@ def _prepare_tests(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df
 
 
+def _check_types(df: pd.DataFrame, table: str, path: Path) -> pd.DataFrame:
+    """A store table as the schema declares it: numbers are finite-or-null numbers, NOT NULL
+    text is text, JSON columns parse; anything else is one StoreError naming the column."""
+    import math
+    import numbers
+
+    from harness.results.store import schema_types
+
+    where = f"{path / STORE_FILE}: {table}"
+    for col, (kind, not_null) in schema_types(table).items():
+        values = df[col]
+        if kind in ("REAL", "INTEGER"):
+            bad = [v for v in values if not (v is None or (isinstance(v, numbers.Real)
+                                                           and not isinstance(v, bool)))
+                   or (isinstance(v, numbers.Real) and math.isinf(v))]
+            if bad or (not_null and values.isna().any()):
+                shown = bad[0] if bad else None
+                raise StoreError(f"{where}.{col} holds {shown!r:.40} where a number is expected")
+        elif kind == "TEXT" and not_null and any(not isinstance(v, str) for v in values):
+            raise StoreError(f"{where}.{col} holds a value that is not text")
+    if table == "tests" and any(not v.strip() for v in df["nodeid"]):
+        raise StoreError(f"{where}.nodeid is empty in a row")
+    for col in {"events": ("detail",), "points": ("params",)}.get(table, ()):
+        for v in df[col]:
+            try:
+                json.loads(v)
+            except (TypeError, ValueError):
+                raise StoreError(f"{where}.{col} holds {v!r:.40}, not JSON") from None
+    return df
+
+
 def _prepare_other(df: pd.DataFrame) -> pd.DataFrame:
     """Free-text columns of the other tables (events' detail, exchanges' error) scrubbed too."""
     df = df.copy()
@@ -259,7 +290,7 @@ def load_run(path: str | Path) -> RunData:
         meta = _scrubbed(store.meta())
     finally:
         folder.close()
-    tables = {name: _prepare_other(df) for name, df in tables.items()}
+    tables = {name: _prepare_other(_check_types(df, name, path)) for name, df in tables.items()}
     tables["tests"] = _prepare_tests(tables["tests"], path)
     try:
         run_id = safe_component(meta.get("run_id") or path.name, f"{path / STORE_FILE}: run_id")

@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 
 
 _COLUMNS: dict[str, list[str]] = {}
+_TYPES: dict[str, dict[str, tuple[str, bool]]] = {}
 
 
 def schema_columns(table: str) -> list[str]:
@@ -114,11 +115,19 @@ def schema_columns(table: str) -> list[str]:
         mem = sqlite3.connect(":memory:")
         mem.executescript(_SCHEMA)
         for name in _READ_TABLES + ("meta",):
-            _COLUMNS[name] = [row[1] for row in mem.execute(f"PRAGMA table_info({name})")]
+            info = mem.execute(f"PRAGMA table_info({name})").fetchall()
+            _COLUMNS[name] = [row[1] for row in info]
+            _TYPES[name] = {row[1]: (row[2], bool(row[3])) for row in info}
         mem.close()
     if table not in _COLUMNS:
         raise StoreError(f"no table {table!r} in a results store")
     return list(_COLUMNS[table])
+
+
+def schema_types(table: str) -> dict[str, tuple[str, bool]]:
+    """``{column: (declared type, NOT NULL)}`` of ``table`` in this harness's own schema."""
+    schema_columns(table)
+    return dict(_TYPES[table])
 
 
 def _json_value(text: Any, key: Any, path: Path) -> Any:

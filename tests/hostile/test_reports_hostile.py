@@ -548,3 +548,61 @@ def test_provenance_names_people_code_and_times(tmp_path, monkeypatch) -> None:
     assert prov["software"]["python"] and prov["software"]["tpm2_pytss"]
     assert prov["started_utc"].endswith("+00:00") and prov["finished_utc"] >= prov["started_utc"]
     assert prov["chip"]["manufacturer"] == "IBM"
+
+
+# -- crafted store contents --------------------------------------------------------------------
+
+CRAFTED_ROWS = {
+    "text in a number column": ("UPDATE tests SET finished='abc', duration_s='y'", "number"),
+    "empty node id": ("UPDATE tests SET nodeid=''", "nodeid is empty"),
+    "string NaN telemetry": ("INSERT INTO telemetry (t, source, quantity, value, unit) "
+                             "VALUES (1, 'psu', 'voltage', 'nan', 'V')", "number"),
+    "infinite telemetry": ("INSERT INTO telemetry (t, source, quantity, value, unit) "
+                           "VALUES (1, 'psu', 'voltage', 1e999, 'V')", "inf"),
+    "points params not JSON": ("INSERT INTO points (point_id, seq, label, params, status) "
+                               "VALUES ('p', 1, 'l', 'not json', 'done')", "not JSON"),
+    "events detail not JSON": ("INSERT INTO events (t, kind, detail) VALUES (1, 'k', '{')",
+                               "not JSON"),
+    "markers not a list": ("UPDATE tests SET markers='{'", "not a JSON list"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED_ROWS))
+def test_crafted_store_values_are_one_line(tmp_path, key, capsys, name) -> None:
+    sql, needle = CRAFTED_ROWS[name]
+    run = make_folder(tmp_path / "results")
+    con = sqlite3.connect(run / "store.sqlite")
+    con.execute(sql)
+    con.commit()
+    con.close()
+    assert _report(run, tmp_path / "pkg", key) == 2
+    line = _one_line_error(capsys, "store.sqlite", needle)
+    assert "unexpected" not in line
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(row=st.fixed_dictionaries({
+    "nodeid": st.text(max_size=30), "outcome": st.text(max_size=10),
+    "finished": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+                          st.integers(min_value=-2**63, max_value=2**63 - 1)),
+    "markers": st.text(max_size=20), "requirements": st.text(max_size=40),
+    "message": st.text(max_size=60)}))
+def test_fuzzed_test_rows_never_crash_report(tmp_path_factory, row) -> None:
+    from harness.errors import HarnessError
+    from reports.package import build_package
+
+    base = tmp_path_factory.mktemp("fuzzrun")
+    run = make_folder(base / "results")
+    con = sqlite3.connect(run / "store.sqlite")
+    con.execute("INSERT INTO tests (nodeid, outcome, duration_s, started, finished, markers, "
+                "requirements, spec, message, longrepr, worker) VALUES (?, ?, 0, 0, ?, ?, ?, '', ?, "
+                "'', 'w')", (row["nodeid"], row["outcome"], row["finished"], row["markers"],
+                             row["requirements"], row["message"]))
+    con.commit()
+    con.close()
+    key = base / "k.pem"
+    create_key(key, announce=_quiet)
+    try:
+        build_package([run], base / "pkg", pdf=False, key_path=key)
+    except HarnessError as exc:
+        assert "\n" not in str(exc).strip()
