@@ -2,7 +2,9 @@
 
 ``tpmhil eventlog synth --tpm URI -o FILE`` plays firmware: it extends the
 target's PCRs 0-7 (all banks at once) and writes the matching crypto-agile
-log. ``tpmhil eventlog show FILE`` prints the events and the replayed PCRs.
+log. ``tpmhil eventlog show FILE`` prints the events and the replayed PCRs of
+a crypto-agile or SHA-1 log. ``tpmhil eventlog ima FILE [--allowlist FILE]``
+checks an IMA measurement list on its own (no quote).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from harness.errors import ConfigError, HarnessError, NotSupportedError
 from harness.results.exchange_log import ExchangeLog
 
 COMMAND = "eventlog"
-HELP = "synthesize a measured boot into a TPM (synth) or show an event log (show)"
+HELP = "synthesize a measured boot into a TPM (synth), show an event log (show), check an " \
+       "IMA list (ima)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("show", help="print an event log's events and replayed PCR values")
     s.add_argument("file", metavar="FILE", help="e.g. /sys/kernel/security/tpm0/"
                                                 "binary_bios_measurements")
+    s = sub.add_parser("ima", help="check an IMA measurement list: template hashes, PCR 10 "
+                                   "replay, files against an allowlist")
+    s.add_argument("file", metavar="FILE", help="e.g. /sys/kernel/security/ima/"
+                                                "ascii_runtime_measurements")
+    s.add_argument("--allowlist", default=None, metavar="FILE",
+                   help="the lab's allowed file digests (YAML/JSON, see docs/attestation.md)")
 
 
 def _reset(esapi, transport) -> None:
@@ -83,8 +92,15 @@ def _synth(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     log = read_eventlog(args.file)
     sid = log.spec_id
-    print(f"{log.source}: Spec ID {sid.spec_version[0]}.{sid.spec_version[1]} errata "
-          f"{sid.spec_version[2]}, banks {', '.join(log.banks)}, {len(log.events)} events")
+    if log.format == "sha1":
+        header = (sid.signature.rstrip(b"\x00").decode("ascii", "replace") if sid.signature
+                  else "no Spec ID event")
+        print(f"{log.source}: SHA-1 format (TCG_PCR_EVENT, {header}), banks sha1, "
+              f"{len(log.events)} events")
+    else:
+        print(f"{log.source}: crypto-agile, Spec ID {sid.spec_version[0]}.{sid.spec_version[1]} "
+              f"errata {sid.spec_version[2]}, banks {', '.join(log.banks)}, {len(log.events)} "
+              "events")
     for e in log.events:
         first = next(iter(e.digests.items()))
         print(f"  #{e.index:<3} PCR {e.pcr:<2} {e.type_name:<34} {first[0]} "
@@ -99,5 +115,33 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ima(args: argparse.Namespace) -> int:
+    """Exit 0 when every template hash recomputes and no file breaks the allowlist."""
+    from harness.attest import ima
+    from harness.attest.ima_policy import judge_allowlist, load_allowlist
+
+    lst = ima.read_ima_list(args.file)
+    tc = ima.check_template_hashes(lst)
+    print(f"{lst.source}: {len(lst.entries)} measurements, {lst.template_hash_alg} template "
+          f"hashes, {len(tc.violations)} violation(s)")
+    for bank in ("sha1", "sha256", "sha384"):
+        print(f"  PCR 10 {bank:<7} {ima.replay_pcr(lst, bank).hex()}")
+    print(f"  PCR 10 sha256  {ima.replay_pcr(lst, 'sha256', legacy=True).hex()} "
+          "(kernels before 5.8)")
+    for line in tc.bad:
+        print(f"BAD template hash: {line}")
+    failing = list(tc.bad)
+    if args.allowlist:
+        allow = load_allowlist(args.allowlist)
+        changed, unknown = judge_allowlist(lst, allow)
+        for line in changed:
+            print(f"CHANGED: {line}")
+        for line in unknown:
+            print(f"UNKNOWN: {line}")
+        failing += changed + (unknown if allow.unknown_fails else [])
+    print(f"VERDICT: {'FAIL' if failing else 'PASS'}")
+    return 1 if failing else 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return _synth(args) if args.action == "synth" else _show(args)
+    return {"synth": _synth, "show": _show, "ima": _ima}[args.action](args)

@@ -123,3 +123,26 @@ def test_truncated_binary_list_names_entry_and_offset(entries, cut):
     data = _binary(entries)
     with pytest.raises(imalib.ImaListError, match=r"entry #\d+ at offset 0x[0-9a-f]+: "):
         imalib.parse_binary(data[:cut], "ima.bin")
+
+
+def test_eventlog_ima_command(entries, tmp_path, capsys):
+    from harness.cli.main import main
+
+    (tmp_path / "ascii_runtime_measurements").write_bytes(_ascii(entries))
+    doc = il.allowlist(entries)
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(doc))
+    doc["files"]["/usr/bin/bash"] = ["sha256:" + "00" * 32]
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(doc))
+    lst = str(tmp_path / "ascii_runtime_measurements")
+    capsys.readouterr()
+    assert main(["eventlog", "ima", lst, "--allowlist", str(tmp_path / "ok.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "8 measurements, sha1 template hashes, 1 violation(s)" in out
+    assert il.pcr10(entries, "sha256").hex() in out and "VERDICT: PASS" in out
+    assert main(["eventlog", "ima", lst, "--allowlist", str(tmp_path / "changed.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "CHANGED: /usr/bin/bash: sha256:" in out and "VERDICT: FAIL" in out
+    (tmp_path / "bad").write_bytes(_ascii(entries)[:-40] + b"zz\n")
+    assert main(["eventlog", "ima", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "entry #7 (line 8)" in err

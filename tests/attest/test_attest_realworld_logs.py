@@ -162,3 +162,15 @@ def test_startup_locality_3_log_agrees_with_tpm2_eventlog_by_its_rule(tmp_path):
     log.events[3].digests["sha256"] = bytes(32)
     cc = crosscheck(path, log, replay(log))
     assert cc.ran and not cc.ok
+
+
+def test_eventlog_show_names_the_sha1_format(tmp_path, capsys):
+    from harness.cli.main import main
+
+    path = tmp_path / "sha1.log"
+    path.write_bytes(rw.encode_sha1([rw.spec_id_event00()] + rw.uefi_boot()))
+    capsys.readouterr()
+    assert main(["eventlog", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "SHA-1 format (TCG_PCR_EVENT, Spec ID Event00), banks sha1" in out
+    assert "EV_EFI_BOOT_SERVICES_DRIVER" in out and "sha1:" in out
