@@ -21,7 +21,7 @@ def load_frames(store_path: Path) -> dict[str, pd.DataFrame]:
         q = lambda sql: pd.read_sql_query(sql, con)  # noqa: E731
         return {
             "points": q("SELECT point_id, seq, label, params, status FROM points"),
-            "tests": q("SELECT nodeid, outcome, finished, point_id, message FROM tests"),
+            "tests": q("SELECT nodeid, outcome, started, finished, point_id, message FROM tests"),
             "exchanges": q("SELECT t_start, command, rc, duration_s, retries, error, point_id "
                            "FROM exchanges"),
             "telemetry": q("SELECT t, quantity, value, point_id FROM telemetry"),
@@ -37,7 +37,7 @@ def per_condition(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     params = pts["params"].map(json.loads)
     pts["set_temperature_c"] = params.map(lambda p: p.get("temperature_c"))
     pts["set_voltage_v"] = params.map(lambda p: p.get("voltage_v"))
-    measured = conditions_at_exchanges(f).groupby("point_id").mean(numeric_only=True)
+    measured = suite_window_conditions(f)
     measured = measured.rename(columns={"temperature": "temperature_c", "voltage": "voltage_v",
                                         "current": "current_a", "humidity": "humidity_pct"})
     keep = [c for c in ("temperature_c", "voltage_v", "current_a", "humidity_pct") if c in measured]
@@ -69,6 +69,28 @@ def per_condition(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     out["out_of_range"] = beyond.reindex(out.index)
     out["stressed"] = stress.reindex(out.index)
     return out.sort_values("seq")
+
+
+def suite_window_conditions(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Mean of each quantity per point over its suite window (first test start to last test end).
+
+    The ramp to a point is outside the window, so an 85 °C point reads ~85 °C, not the
+    average of the ramp; a point without tests falls back to the conditions at its exchanges.
+    """
+    tests = f["tests"].dropna(subset=["point_id"])
+    tel = f["telemetry"]
+    fallback = conditions_at_exchanges(f).groupby("point_id").mean(numeric_only=True)
+    if tests.empty or tel.empty or "started" not in tests:
+        return fallback
+    rows = {}
+    for pid, grp in tests.groupby("point_id"):
+        start, end = grp["started"].min(), grp["finished"].max()
+        inside = tel[(tel.t >= start) & (tel.t <= end) & (tel.quantity != "set_point")]
+        if inside.empty:
+            continue
+        rows[pid] = inside.groupby("quantity").value.mean()
+    window = pd.DataFrame(rows).T
+    return window.combine_first(fallback.drop(columns=["t_start"], errors="ignore"))
 
 
 def _wide_telemetry(tel: pd.DataFrame) -> pd.DataFrame:
