@@ -312,3 +312,50 @@ def verify_tpm_signature(package: Path, manifest: bytes, signature: bytes, resul
         result.problems.append("manifest.sig: the TPM signature does not match manifest.json "
                                f"under {PUBLIC_PEM}")
     return key
+
+
+def check_live(package: Path, uri: str) -> list[str]:
+    """Prove, with the lab TPM at hand, that the package's signing key lives in it.
+
+    Re-creates the signing key from its template (it must have the packaged
+    key's name), checks the TPM's EK is the packaged EK certificate's key, and
+    runs a fresh credential activation with a random secret (TPM 2.0 Part 1 §24).
+
+    Returns:
+        The problems found ([] when the key is proven resident in that TPM).
+    """
+    from tpm2_pytss import TSS2_Exception
+    from tpm2_pytss.constants import ESYS_TR
+    from tpm2_pytss.types import TPM2B_PUBLIC
+
+    from harness.attest.credential import object_name
+    from harness.attest.enroll import EnrollmentError, activate, create_ek, ek_key_for_credential
+    from harness.fixtures_support import open_session_esapi
+
+    try:
+        binding = json.loads(_read(package, BINDING).decode("utf-8"))
+        public, _ = TPM2B_PUBLIC.unmarshal(_read(package, PUBLIC_TPM2B))
+        cert = x509.load_pem_x509_certificate(_read(package, EK_CERT))
+    except (TpmSigningError, OSError, ValueError, TypeError) as exc:
+        return [f"TPM signing material unreadable: {str(exc)[:200]}"]
+    name = object_name("sha256", public.publicArea.marshal())
+    ek_type = binding.get("ek_type") if binding.get("ek_type") in EK_TYPES else "rsa"
+    try:
+        with open_session_esapi(uri) as (_target, esapi):
+            enrollment = create_ek(esapi, ek_type)
+            try:
+                ek_key = ek_key_for_credential(enrollment, None, False, ek_type)
+                if _spki_sha256(ek_key) != _spki_sha256(cert.public_key()):
+                    return [f"{_redacted(uri)}: its {ek_type.upper()} EK is not the key of "
+                            f"{EK_CERT}: the package was not signed by this TPM"]
+                handle, live, *_ = esapi.create_primary(None, signing_template(), ESYS_TR.ENDORSEMENT)
+                enrollment.ak_handle, enrollment.ak_public = handle, live
+                if object_name("sha256", live.publicArea.marshal()) != name:
+                    return [f"{_redacted(uri)}: the signing key this TPM derives is not the "
+                            "packaged key: the package was not signed by this TPM"]
+                activate(esapi, enrollment, ek_key)
+            finally:
+                enrollment.flush(esapi)
+    except (EnrollmentError, TSS2_Exception, HarnessError) as exc:
+        return [f"live check on {_redacted(uri)} failed: {str(exc)[:200]}"]
+    return []

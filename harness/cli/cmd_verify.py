@@ -21,12 +21,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the lab's pinned public key (PEM: the Ed25519 lab key's .pub.pem, or "
                              "the TPM signing key's public key); default $TPMHIL_LAB_PUBKEY. "
                              "Without one only integrity is checked, and verify exits 1")
+    parser.add_argument("--tpm", default=None, metavar="URI",
+                        help="for a package signed with --sign-with-tpm: prove with the lab TPM "
+                             "itself (fresh credential activation) that the signing key lives in it")
 
 
 def run(args: argparse.Namespace) -> int:
     from reports.manifest import verify_package
 
     result = verify_package(args.package, args.key)
+    if args.tpm:
+        from reports.manifest import PackageError
+        from reports.tpm_signing import check_live
+
+        if result.signer != "tpm-ecdsa-p256":
+            raise PackageError(f"{args.package}: --tpm needs a package signed with "
+                               f"--sign-with-tpm; this one is signed by {result.signer}")
+        live = check_live(args.package, args.tpm)
+        result.problems.extend(live)
+        if not live:
+            result.notes.append("live check: the lab TPM re-derived the signing key and "
+                                "activated a fresh credential for it through its EK")
     for label, names in (("changed", result.changed), ("missing", result.missing),
                          ("added", result.added)):
         for name in names:

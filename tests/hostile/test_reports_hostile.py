@@ -606,3 +606,25 @@ def test_fuzzed_test_rows_never_crash_report(tmp_path_factory, row) -> None:
         build_package([run], base / "pkg", pdf=False, key_path=key)
     except HarnessError as exc:
         assert "\n" not in str(exc).strip()
+
+
+def test_live_tpm_check_tells_the_signing_tpm_from_another(tmp_path, capsys) -> None:
+    """verify --tpm re-derives the key in the TPM at hand: the signing TPM passes, another fails."""
+    from harness.swtpm_process import SwtpmProcess
+
+    run = make_folder(tmp_path / "results")
+    signer_tpm, other_tpm = SwtpmProcess(), SwtpmProcess()
+    try:
+        out = tmp_path / "pkg"
+        uri = f"swtpm://127.0.0.1:{signer_tpm.port}"
+        assert main(["report", str(run), "-o", str(out), "--no-pdf", "--sign-with-tpm", uri]) == 0
+        pinned = tmp_path / "pinned.pem"
+        pinned.write_bytes((out / "tpm-signing" / "signing-key.pub.pem").read_bytes())
+        assert main(["verify", str(out), "--key", str(pinned), "--tpm", uri]) == 0
+        assert "live check: the lab TPM re-derived" in capsys.readouterr().out
+        other = f"swtpm://127.0.0.1:{other_tpm.port}"
+        assert main(["verify", str(out), "--key", str(pinned), "--tpm", other]) == 1
+        assert "not signed by this TPM" in capsys.readouterr().out
+    finally:
+        signer_tpm.stop()
+        other_tpm.stop()
