@@ -127,8 +127,9 @@ def judge_allowlist(ima: imalib.ImaList, allow: Allowlist) -> tuple[list[str], l
                            "allowlist")
             continue
         if not any(d == e.file_hash and (a is None or a == e.file_alg) for a, d in allowed):
+            listed = ", ".join(f"{a + ':' if a else ''}{d.hex()[:16]}..." for a, d in allowed)
             changed.append(f"{e.path}: {e.file_alg}:{e.file_hash.hex()} is not an allowed "
-                           f"digest ({', '.join((a + ':' if a else '') + d.hex()[:16] + '...' for a, d in allowed)})")
+                           f"digest ({listed})")
     return changed, unknown
 
 
