@@ -125,3 +125,36 @@ def test_ima_random_bytes(data):
 @given(cut=st.integers(0, len(IMA_TXT)), noise=st.text(max_size=40))
 def test_ima_ascii_damaged(cut, noise):
     _judge_ima(IMA_TXT[:cut] + noise.encode("utf-8", "surrogatepass") + IMA_TXT[cut:], True)
+
+
+# --- tpm2-tools evidence files (offline mode) ---
+from harness.attest import tpm2_files as tf  # noqa: E402
+from harness.attest.quote import QuoteFormatError, parse_attest  # noqa: E402
+
+SELECTION = [("sha1", [0, 1, 2, 10]), ("sha256", [0, 1, 2, 10])]
+
+
+@FUZZ
+@given(data=st.binary(max_size=1200))
+def test_pcr_file_random(data):
+    try:
+        values, fmt = tf.parse_pcr_values(data, SELECTION, "quote.pcrs")
+    except tf.EvidenceFileError as exc:
+        assert str(exc).startswith("quote.pcrs: ") and "\n" not in str(exc)
+        return
+    assert fmt in ("serialized", "marshaled", "values") and set(values) <= {"sha1", "sha256"}
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_attest_and_credential_random(data, tmp_path_factory):
+    try:
+        parse_attest(b"\xffTCG\x80\x18" + data)
+    except QuoteFormatError as exc:
+        assert "\n" not in str(exc)
+    path = tmp_path_factory.mktemp("cred") / "cred.out"
+    path.write_bytes(b"\xba\xdc\xc0\xde\x00\x00\x00\x01" + data)
+    try:
+        tf.read_credential(path)
+    except tf.EvidenceFileError as exc:
+        assert str(exc).startswith(f"credential {path}: ")
