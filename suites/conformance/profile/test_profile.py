@@ -118,3 +118,28 @@ def test_command_latency_within_profile(tpm, chip, tpm_log, request):
             failures.append(f"{command}: worst {worst:.2f} ms > {limits['worst']} ms")
     print("\n".join(report))
     assert not failures, "; ".join(failures)
+
+
+@pytest.mark.verifies("GetCapability")
+@pytest.mark.spec("TPM 2.0 Part 3 §30.2 GetCapability; Part 2 §6.13 TPM_PT_TOTAL_COMMANDS = "
+                  "LIBRARY_COMMANDS + VENDOR_COMMANDS, counted in TPM_CAP_COMMANDS; one property "
+                  "asked alone equals the same property in the full listing")
+@pytest.mark.requirement(*REQ)
+def test_capability_answers_are_consistent(tpm, caps):
+    from tpm2_pytss.constants import TPM2_CAP
+
+    from harness.tpm import properties as PT
+    from harness.tpm.capabilities import list_command_attributes
+
+    attrs = list_command_attributes(tpm)  # paged afresh in this test
+    library = [c for c in attrs if not c & 0x20000000]
+    vendor = [c for c in attrs if c & 0x20000000]
+    assert caps.prop(PT.LIBRARY_COMMANDS) == len(library), (caps.prop(PT.LIBRARY_COMMANDS),
+                                                            len(library))
+    assert caps.prop(PT.VENDOR_COMMANDS) == len(vendor)
+    assert caps.prop(PT.TOTAL_COMMANDS) == len(library) + len(vendor)
+    for pt in (PT.MAX_COMMAND_SIZE, PT.INPUT_BUFFER, PT.NV_BUFFER_MAX, PT.PCR_COUNT):
+        more, data = tpm.get_capability(TPM2_CAP.TPM_PROPERTIES, pt, 1)
+        prop = data.data.tpmProperties[0]
+        assert (int(prop.property), int(prop.value)) == (pt, caps.prop(pt))
+    assert caps.max_command_size >= caps.input_buffer and caps.max_response_size > 0
