@@ -168,10 +168,17 @@ def scrub_json(value: Any) -> Any:
     return value
 
 
-def scrub_report(report: Any) -> None:
-    """Scrub a pytest TestReport in place (longrepr, captured sections), so that
-    the terminal, junit.xml and allure see only scrubbed text. Call it from a
-    ``pytest_runtest_makereport`` hookwrapper."""
+def scrub_report(report: Any, call: Any = None) -> None:
+    """Scrub a pytest TestReport in place (longrepr, captured sections) and the exception
+    of ``call`` (its string arguments), so that the terminal, junit.xml and allure see only
+    scrubbed text. Call it from a ``pytest_runtest_makereport`` hookwrapper."""
+    excinfo = getattr(call, "excinfo", None)
+    exc = getattr(excinfo, "value", None)
+    if exc is not None and getattr(exc, "args", None):
+        try:
+            exc.args = tuple(scrub(a) if isinstance(a, str) else a for a in exc.args)
+        except (AttributeError, TypeError):
+            pass
     longrepr = getattr(report, "longrepr", None)
     if longrepr is not None and not isinstance(longrepr, tuple):
         text = str(longrepr)

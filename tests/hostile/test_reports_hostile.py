@@ -415,15 +415,18 @@ def test_secrets_in_failure_messages_stay_out_of_every_artefact(tmp_path) -> Non
         "    data = b'unsealed-secret-0451'\n"
         "    secrets.register(data, 'sealed data')\n"
         "    owner = {'owner_auth': b'pattern-only-auth'}\n"
+        "    print('captured', data)\n"
         "    assert data == b'something else', owner\n")
     folder = RunFolder.create(tmp_path / "r", "leak")
     folder.close()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(test_file), "-vv", "-p", "no:cacheprovider",
          "--results", str(folder.path), "--junitxml", str(folder.path / "junit.xml"),
+         "--alluredir", str(folder.path / "allure-results"),
          "--rootdir", str(tmp_path), "--tpm", "swtpm"],
         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert "1 failed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    assert list((folder.path / "allure-results").glob("*-result.json"))
     for secret in ("unsealed-secret-0451", "pattern-only-auth"):
         assert secret not in done.stdout + done.stderr
         leaked = [p.name for p in folder.path.rglob("*")
