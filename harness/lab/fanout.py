@@ -20,8 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+from harness.child_process import dying_with_parent
 from harness.errors import ConfigError
 from harness.lab.coordinator import Coordinator, coordinator_address
+from harness.lab.names import safe_component, under
+from harness.run_suites import stop_child
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
 
 #: Bound on one place's whole run; the TPM waits inside are bounded too.
@@ -76,6 +79,10 @@ def run_places(match: str, run_args: list[str], coordinator: str | None = None,
         raise ConfigError(f"no labgrid place on {address} matches {match!r}")
     base, rest = _pop_option(run_args, "--results", DEFAULT_BASE)
     run_id, rest = _pop_option(rest, "--run-id", None)
+    if run_id is not None:
+        under(base, run_id, "--run-id")
+    for place in places:  # names from the coordinator become folder names: check them
+        safe_component(place, "labgrid place name")
     for flag in ("--tpm", "--places"):
         if any(a == flag or a.startswith(flag + "=") for a in rest):
             raise ConfigError(f"{flag} cannot be combined with --places")
@@ -92,11 +99,16 @@ def run_places(match: str, run_args: list[str], coordinator: str | None = None,
         argv = [*_tpmhil(), "run", "--tpm", f"labgrid://{place}?coordinator={address}",
                 "--results", str(places_dir), "--run-id", place, "--no-report", *rest]
         log = open(places_dir / f"{place}.log", "wb")
-        procs[place] = (subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env),
-                        time.monotonic())
+        procs[place] = (subprocess.Popen(dying_with_parent(argv), stdout=log,
+                                         stderr=subprocess.STDOUT, env=env), time.monotonic())
         log.close()
         store.add_event("place_started", {"place": place, "argv": argv})
-    codes = _wait_all(procs, timeout_s, store)
+    try:
+        codes = _wait_all(procs, timeout_s, store)
+    except BaseException:  # Ctrl-C / SIGTERM: no place's run outlives the fan-out
+        for proc, _ in procs.values():
+            stop_child(proc)
+        raise
     parent.summarize({"places": {p: {"exit_code": c, "verdict": _verdict(places_dir / p)}
                                  for p, c in codes.items()}})
     parent.close()

@@ -12,6 +12,7 @@ import threading
 
 from rigs.drivers.uri import parse_address
 from rigs.errors import InstrumentError, InstrumentTimeoutError
+from rigs.safety import finite
 from rigs.protocols.chamber import Chamber, ChamberReading
 
 
@@ -59,6 +60,7 @@ class EspecChamber(Chamber):
             raise InstrumentError(name, f"{command}: garbled reply {reply!r}") from None
 
     def set_temperature(self, celsius: float) -> None:
+        celsius = finite(celsius, f"instrument {self.name!r}: set point")
         self._setting(f"TEMP,S{celsius:.1f}")
         self._setting("MODE,CONSTANT")
 

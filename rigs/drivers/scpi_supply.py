@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from rigs.errors import InstrumentError, InstrumentTimeoutError, RigConfigError
+from rigs.safety import finite
 from rigs.protocols.power_supply import PowerSupply, SupplyReading
 
 
@@ -105,11 +106,14 @@ class ScpiSupply(PowerSupply):
         return self.query(self._fmt(template))
 
     def set_voltage(self, volts: float) -> None:
+        volts = finite(volts, f"instrument {self.name!r}: voltage")
         self.write(self._fmt(self.d.volt, v=volts))
         self._programmed = volts
 
     def apply(self, volts: float, amps: float) -> None:
         """Program voltage and current limit together (Rigol ``:APPL CH1,3.3,0.5``)."""
+        volts = finite(volts, f"instrument {self.name!r}: voltage")
+        amps = finite(amps, f"instrument {self.name!r}: current limit")
         if self.model == "rigol-dp8xx":
             self.write(f":APPL CH{self.channel},{volts:.4f},{amps:.4f}")
             self._programmed = volts
@@ -118,12 +122,14 @@ class ScpiSupply(PowerSupply):
             self.set_current_limit(amps)
 
     def set_current_limit(self, amps: float) -> None:
+        amps = finite(amps, f"instrument {self.name!r}: current limit")
         self.write(self._fmt(self.d.curr, a=amps))
 
     def output(self, on: bool) -> None:
         self.write(self._fmt(self.d.output, state="ON" if on else "OFF"))
 
     def set_ovp(self, volts: float) -> None:
+        volts = finite(volts, f"instrument {self.name!r}: over-voltage protection")
         for template in self.d.ovp:
             self.write(self._fmt(template, v=volts))
 

@@ -14,6 +14,7 @@ import time
 
 from rigs.drivers.uri import parse_address
 from rigs.errors import InstrumentError, InstrumentTimeoutError
+from rigs.safety import finite
 from rigs.protocols.chamber import Chamber, ChamberReading
 
 SEP = b"\xb6"
@@ -71,6 +72,7 @@ class SimservChamber(Chamber):
             raise InstrumentError(self.name, f"simserv command {command}: garbled reply {fields}") from None
 
     def set_temperature(self, celsius: float) -> None:
+        celsius = finite(celsius, f"instrument {self.name!r}: set point")
         self.request(SET_SET_POINT, 1, f"{celsius:.2f}")
         self.request(MANUAL_MODE, 1, 1)
 

@@ -16,6 +16,7 @@ import threading
 
 from rigs.drivers.uri import parse_address
 from rigs.errors import InstrumentError, InstrumentTimeoutError, RigConfigError
+from rigs.safety import finite
 from rigs.protocols.chamber import Chamber, ChamberReading
 
 SET_POINT_BASE = 2782
@@ -80,7 +81,7 @@ class WatlowF4T(Chamber):
             raise InstrumentError(self.name, f"register {register}: Modbus exception {rsp}")
 
     def set_temperature(self, celsius: float) -> None:
-        self._write_float(self.set_point_register, celsius)
+        self._write_float(self.set_point_register, finite(celsius, f"instrument {self.name!r}: set point"))
 
     def read(self) -> ChamberReading:
         return ChamberReading(temperature_c=self._read_float(self.process_value_register),

@@ -362,3 +362,28 @@ def test_campaign_run_exits_with_its_verdict_and_keeps_harness_errors_apart(tmp_
     assert summary["nominal_point_test_failures"] == 1
     assert summary["stressed_point_test_failures"] == 0
     assert summary["harness_errors"] == 1
+
+
+def test_drivers_themselves_refuse_non_finite_numbers():
+    """Belt and braces below the guard: a driver used on its own never formats NaN."""
+    from rigs.drivers.scpi_supply import ScpiSupply
+    from rigs.drivers.watlow_f4t import WatlowF4T
+
+    plant = ThermalPlant(noise_c=0.0)
+    with ScpiSupplySim("rigol-dp8xx") as sim, WatlowF4TSim([plant]) as chamber_sim:
+        psu = ScpiSupply("psu", sim.address, model="rigol-dp8xx")
+        chamber = WatlowF4T("chamber", chamber_sim.address)
+        try:
+            before = list(sim.requests)
+            for call in (lambda: psu.set_voltage(math.nan), lambda: psu.apply(math.inf, 0.1),
+                         lambda: psu.set_current_limit(math.nan), lambda: psu.set_ovp(-math.inf)):
+                with pytest.raises(SafetyError, match="not a finite number"):
+                    call()
+            assert sim.requests == before
+            set_point = plant.set_point_c
+            with pytest.raises(SafetyError):
+                chamber.set_temperature(math.nan)
+            assert plant.set_point_c == set_point
+        finally:
+            psu.close()
+            chamber.close()
