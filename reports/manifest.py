@@ -301,6 +301,14 @@ def _pinned_key(trusted: Path | None) -> tuple[Any, str] | None:
     return load_public_key(Path(source)), label
 
 
+def _legacy(key: Any) -> str | None:
+    """The fingerprint packages made before 0.1 provenance carried: SHA-256 of the raw Ed25519 key."""
+    if not isinstance(key, Ed25519PublicKey):
+        return None
+    return hashlib.sha256(key.public_bytes(serialization.Encoding.Raw,
+                                           serialization.PublicFormat.Raw)).hexdigest()
+
+
 def _check_signature(package: Path, data: bytes, manifest: dict[str, Any],
                      pinned: tuple[Any, str] | None, result: Verification) -> None:
     kind = manifest.get("signature", "ed25519")
@@ -329,7 +337,7 @@ def _check_signature(package: Path, data: bytes, manifest: dict[str, Any],
     if key is None:
         return
     result.key_fingerprint = fingerprint(key)
-    if manifest.get("public_key_sha256") not in (None, result.key_fingerprint):
+    if manifest.get("public_key_sha256") not in (None, result.key_fingerprint, _legacy(key)):
         result.problems.append("the manifest names another signing key than the one it carries")
     if pinned is None:
         result.key_source = "the package's own key (integrity only: origin NOT checked)"

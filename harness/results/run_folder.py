@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.errors import StoreError
 from harness.results.safe_names import safe_component
 from harness.results.store import ResultsStore
 from harness.secrets import scrub_json
@@ -105,7 +106,10 @@ class RunFolder:
         path = self.path / name
         if not path.exists():
             return default
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError) as exc:   # a results folder is input: one clear line
+            raise StoreError(f"{path}: not readable JSON ({type(exc).__name__})") from None
 
     def export_command_log(self) -> Path:
         """Write command_log.csv and command_log.parquet from the store."""
@@ -167,7 +171,7 @@ class RunFolder:
         def _dict(name: str) -> dict[str, Any]:
             try:
                 value = self.read_json(name, {})
-            except (OSError, ValueError):
+            except StoreError:
                 return {}
             return value if isinstance(value, dict) else {}
 

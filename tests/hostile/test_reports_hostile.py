@@ -631,3 +631,28 @@ def test_live_tpm_check_tells_the_signing_tpm_from_another(tmp_path, capsys) -> 
     finally:
         signer_tpm.stop()
         other_tpm.stop()
+
+
+def test_packages_signed_before_provenance_still_verify(tmp_path) -> None:
+    """A package from before the signer block (raw-key fingerprint) keeps verifying."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    from reports.manifest import _sha256, public_pem
+
+    key = create_key(tmp_path / "k.pem", announce=_quiet)
+    pkg = tmp_path / "old"
+    pkg.mkdir()
+    (pkg / "a.txt").write_text("x")
+    (pkg / "lab-key.pub.pem").write_bytes(public_pem(key.public_key()))
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    files = {r: {"sha256": _sha256(pkg / r), "size": (pkg / r).stat().st_size}
+             for r in ("a.txt", "lab-key.pub.pem")}
+    data = (json.dumps({"format": "tpm-hil evidence manifest", "version": 1, "algorithm": "sha256",
+                        "signature": "ed25519", "public_key_sha256": hashlib.sha256(raw).hexdigest(),
+                        "files": files}, indent=1, sort_keys=True) + "\n").encode()
+    (pkg / MANIFEST).write_bytes(data)
+    (pkg / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode())
+    result = verify_package(pkg, public_key_path(tmp_path / "k.pem"))
+    assert result.ok and result.origin_checked
