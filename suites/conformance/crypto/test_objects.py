@@ -8,7 +8,7 @@ import struct
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from tpm2_pytss.constants import (
     ESYS_TR, TPM2_ALG, TPM2_CC, TPM2_ECC, TPM2_RH, TPM2_SE, TPM2_ST, TPMA_OBJECT,
@@ -19,7 +19,7 @@ from tpm2_pytss.types import (
     TPMT_TK_HASHCHECK,
 )
 
-from harness.reference.credential import make_credential
+from harness.reference.credential import make_credential, wrap_credential
 from harness.reference.hashes import TPM_ALG_SHA256
 from harness.reference.names import object_name
 from harness.reference.policy import PolicyDigest
@@ -173,6 +173,29 @@ def test_credential_activation(tpm, primary):
     assert bytes(got) == b"software secret"
     cred, secret = tpm.make_credential(ek, b"chip secret", ak_name)
     assert bytes(tpm.activate_credential(ak, ek, cred, secret)) == b"chip secret"
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §12.6 MakeCredential to a software key: the seed unwrapped "
+                  "in software (OAEP, label IDENTITY) rebuilds the chip's credential blob "
+                  "(Part 1 §24)")
+@pytest.mark.requirement("IEC62443-4-2:CR 1.9", *REQ)
+@needs(*RSA2048, "alg:oaep", "alg:aes", "alg:cfb", "aes:128", "cc:TPM2_MakeCredential",
+       "cc:TPM2_LoadExternal")
+@verifies("MakeCredential")
+def test_make_credential_matches_software(tpm):
+    private = rsa.generate_private_key(65537, 2048)
+    public = tpm_public_from_key(private.public_key(), TPMA_OBJECT.DECRYPT
+                                 | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.USERWITHAUTH)
+    public.publicArea.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG.AES
+    public.publicArea.parameters.rsaDetail.symmetric.keyBits.aes = 128
+    public.publicArea.parameters.rsaDetail.symmetric.mode.aes = TPM2_ALG.CFB
+    handle = tpm.load_external(public, None, ESYS_TR.NULL)
+    name = b"\x00\x0b" + hashlib.sha256(b"some key").digest()
+    cred, secret = tpm.make_credential(handle, b"chip secret", name)
+    seed = private.decrypt(bytes(secret), padding.OAEP(
+        padding.MGF1(hashes.SHA256()), hashes.SHA256(), b"IDENTITY\x00"))
+    assert bytes(cred) == wrap_credential(TPM_ALG_SHA256, seed, name, b"chip secret"), \
+        "the chip's credential blob differs from the one rebuilt from its seed"
 
 
 @pytest.mark.negative
