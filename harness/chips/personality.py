@@ -4,9 +4,9 @@ Sits between the FIFO model and the backing swtpm (a
 :class:`~harness.chips.fifo.Backend` wrapping another). Every command still
 executes on swtpm; the personality only
 
-* refuses what the part lacks with the code the spec gives: a command it does
-  not implement -> TPM_RC_COMMAND_CODE (Part 2 §6.6.3; Part 1 §18.x "command
-  code checks"), a command larger than the part's buffer -> TPM_RC_COMMAND_SIZE
+* refuses, before execution (:mod:`harness.chips.refusals`), what the part
+  lacks, with the code the spec gives: a command it does not implement ->
+  TPM_RC_COMMAND_CODE (Part 2 §6.6.3), a command larger than the part's buffer -> TPM_RC_COMMAND_SIZE
   ("commandSize ... not the same as the octets loaded by the hardware
   interface layer": a part loads at most TPM_PT_MAX_COMMAND_SIZE), curves /
   key sizes / hashes / symmetric and signing schemes it lacks -> the code of
@@ -14,7 +14,9 @@ executes on swtpm; the personality only
   TPM_RC_VALUE for TPMI_RSA_KEY_BITS, TPM_RC_HASH, TPM_RC_SYMMETRIC,
   TPM_RC_SCHEME) with the parameter number, NV data beyond
   TPM_PT_NV_BUFFER_MAX -> TPM_RC_SIZE (TPM2B_MAX_NV_BUFFER) or, for
-  NV_Read's size, TPM_RC_VALUE (Part 3 §31.13);
+  NV_Read's size, TPM_RC_VALUE (Part 3 §31.13); digest-sized buffers beyond
+  TPM_PT_MAX_DIGEST -> TPM_RC_SIZE; unknown tags -> TPM_RC_BAD_TAG;
+* caps GetRandom at TPM_PT_MAX_DIGEST (Part 3 §16.1);
 * answers GetCapability as the part (:mod:`harness.chips.capability_view`);
 * after every successful TPM2_Startup, disables the platform hierarchy on the
   backend when the target says ``platform=0`` (as PC firmware does each boot).
@@ -31,35 +33,20 @@ from typing import Any
 
 from tpm2_pytss.constants import TPM2_ECC
 
-from harness.chips import public_area as PA
 from harness.chips.capability_view import (
     CAP_ALGS, CAP_COMMANDS, CAP_ECC_CURVES, TPMA_CC_V,
     CapabilityView, cc_key,
 )
 from harness.chips.fifo import Backend
+from harness.chips.refusals import Refusals, rc_response
 from harness.errors import ConfigError, TargetError
 from harness.identity import _alg_name
 from harness.tpm import properties as PT
 from harness.tpm.names import command_code
 from harness.tpm.wire import build_command
 
-RC_BAD_TAG, RC_COMMAND_SIZE, RC_COMMAND_CODE = 0x01E, 0x142, 0x143
-RC_HASH, RC_VALUE, RC_SCHEME, RC_SIZE, RC_SYMMETRIC, RC_CURVE = (
-    0x083, 0x084, 0x092, 0x095, 0x096, 0x0A6)
-RC_P = 0x040
-
-CC_STARTUP, CC_CONTEXT_LOAD, CC_GET_CAPABILITY = 0x144, 0x161, 0x17A
-CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED = 0x131, 0x153, 0x191
-CC_LOAD_EXTERNAL, CC_IMPORT, CC_TEST_PARMS, CC_ECC_PARAMETERS = 0x167, 0x156, 0x18A, 0x178
-CC_NV_WRITE, CC_NV_EXTEND, CC_NV_READ = 0x137, 0x136, 0x14E
+CC_STARTUP, CC_GET_CAPABILITY, CC_GET_RANDOM = 0x144, 0x17A, 0x17B
 CC_HIERARCHY_CONTROL, CC_HIERARCHY_CHANGE_AUTH = 0x121, 0x129
-CC_GET_RANDOM, CC_START_AUTH_SESSION = 0x17B, 0x176
-# Commands whose first parameter is a TPM2B_AUTH / TPM2B_DIGEST / TPM2B_NONCE: at most
-# sizeof(TPMU_HA) of the part (its TPM_PT_MAX_DIGEST), else TPM_RC_SIZE + P1 (Part 2
-# §10.4: the buffer of these TPM2Bs is a TPMU_HA). HierarchyChangeAuth, NV_DefineSpace,
-# NV_ChangeAuth, ObjectChangeAuth, PCR_SetAuthValue, HMAC_Start, HashSequenceStart,
-# StartAuthSession (nonceCaller).
-_FIRST_PARAM_DIGEST = {0x129, 0x12A, 0x13B, 0x150, 0x183, 0x15B, 0x186, 0x176}
 TPM_RH_OWNER, TPM_RH_LOCKOUT, TPM_RH_ENDORSEMENT, TPM_RH_PLATFORM = (
     0x40000001, 0x4000000A, 0x4000000B, 0x4000000C)
 TPM_RS_PW = 0x40000009
@@ -71,10 +58,6 @@ _HASHES = {"sha1", "sha256", "sha384", "sha512", "sm3_256", "sha3_256", "sha3_38
 # the backend can honour it, else the backend's (never promise what fails).
 _CAPACITY = {PT.HR_TRANSIENT_MIN, PT.HR_PERSISTENT_MIN, PT.HR_LOADED_MIN,
              PT.ACTIVE_SESSIONS_MAX, PT.NV_COUNTERS_MAX, PT.CONTEXT_GAP_MAX}
-
-
-def rc_response(rc: int) -> bytes:
-    return struct.pack(">HII", 0x8001, 10, rc)
 
 
 def _alg_ids() -> dict[str, int]:
@@ -196,10 +179,6 @@ def personality_from_profile(name: str, data: dict[str, Any]) -> Personality:
     )
 
 
-def _rc(code: int, param: int) -> int:
-    return code | RC_P | (param << 8)
-
-
 class PersonalityBackend:
     """A :class:`Backend` presenting ``personality`` in front of ``inner`` (swtpm)."""
 
@@ -210,8 +189,9 @@ class PersonalityBackend:
         self.refused: dict[str, int] = {}
         self.view = CapabilityView(personality, self._backend_list)
         # cHandles of every command the backend implements (TPMA_CC bits 25-27).
-        self._handles: dict[int, int] = {
-            key: (int.from_bytes(e, "big") >> 25) & 7 for key, e in self._backend_list(CAP_COMMANDS)}
+        handles = {key: (int.from_bytes(e, "big") >> 25) & 7
+                   for key, e in self._backend_list(CAP_COMMANDS)}
+        self.refusals = Refusals(personality, handles)
 
     # -- the backend's own lists, read once ---------------------------------------
 
@@ -239,7 +219,7 @@ class PersonalityBackend:
     # -- Backend -------------------------------------------------------------------
 
     def execute(self, command: bytes, locality: int) -> bytes:
-        refusal = self.check(command)
+        refusal = self.refusals.check(command)
         if refusal:
             self.refused[f"0x{refusal:03x}"] = self.refused.get(f"0x{refusal:03x}", 0) + 1
             return rc_response(refusal)
@@ -269,77 +249,6 @@ class PersonalityBackend:
 
     def close(self) -> None:
         self.inner.close()
-
-    # -- the part's refusals -------------------------------------------------------
-
-    def check(self, command: bytes) -> int:
-        """The response code the part gives before executing ``command`` (0: none)."""
-        if len(command) < 10:
-            return 0
-        tag, size, cc = struct.unpack_from(">HII", command)
-        if tag not in (0x8001, 0x8002):
-            return RC_BAD_TAG  # Part 3 §5.2 (libtpms 0.9 answers TPM_RC_VALUE here)
-        if size > self.p.max_command_size and cc != CC_CONTEXT_LOAD:
-            # ContextLoad carries the backend's (libtpms) context blob, larger than the
-            # part's own; it is bounded by TPM_PT_MAX_OBJECT_CONTEXT instead.
-            return RC_COMMAND_SIZE
-        if not self.p.implements(cc) or cc not in self._handles:
-            return RC_COMMAND_CODE
-        try:
-            return self._check_parameters(command, tag, cc)
-        except (struct.error, IndexError):
-            return 0  # malformed: let the backend give its own answer
-
-    def _params_at(self, command: bytes, tag: int, cc: int) -> int:
-        pos = 10 + 4 * self._handles[cc]
-        if tag == 0x8002:
-            pos += 4 + struct.unpack_from(">I", command, pos)[0]
-        return pos
-
-    def _check_parameters(self, command: bytes, tag: int, cc: int) -> int:
-        pos = self._params_at(command, tag, cc)
-        digest_max = self.p.properties.get(PT.MAX_DIGEST)
-        if cc in _FIRST_PARAM_DIGEST and digest_max is not None:
-            n = struct.unpack_from(">H", command, pos)[0]
-            return _rc(RC_SIZE, 1) if n > digest_max else 0
-        if cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED) and digest_max is not None:
-            # inSensitive: TPM2B_SENSITIVE_CREATE { size, userAuth (TPM2B_AUTH), data }
-            if struct.unpack_from(">H", command, pos + 2)[0] > digest_max:
-                return _rc(RC_SIZE, 1)
-        if cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED, CC_LOAD_EXTERNAL, CC_IMPORT):
-            facts = PA.parse_public(command, PA.skip_tpm2b(command, pos))
-            return self._check_public(facts, 2)
-        if cc == CC_TEST_PARMS:
-            return self._check_public(PA.parse_public_parms(command, pos), 1)
-        if cc == CC_ECC_PARAMETERS:
-            curve = struct.unpack_from(">H", command, pos)[0]
-            return 0 if curve in self.p.curve_ids else _rc(RC_CURVE, 1)
-        if cc in (CC_NV_WRITE, CC_NV_EXTEND):
-            n = struct.unpack_from(">H", command, pos)[0]
-            return _rc(RC_SIZE, 1) if n > self.p.nv_buffer_max else 0
-        if cc == CC_NV_READ:
-            n = struct.unpack_from(">H", command, pos)[0]
-            return _rc(RC_VALUE, 1) if n > self.p.nv_buffer_max else 0
-        return 0
-
-    def _check_public(self, f: PA.PublicFacts | None, param: int) -> int:
-        """The first field, in unmarshalling order, that the part cannot take."""
-        if f is None:
-            return 0
-        p = self.p
-        if f.name_alg is not None and f.name_alg != PA.ALG_NULL and f.name_alg not in p.hash_ids:
-            return _rc(RC_HASH, param)
-        if f.symmetric not in (None, PA.ALG_NULL) and f.symmetric not in p.algorithm_ids:
-            return _rc(RC_SYMMETRIC, param)
-        if f.scheme not in (None, PA.ALG_NULL) and f.scheme not in p.algorithm_ids:
-            return _rc(RC_SCHEME, param)
-        if f.scheme_hash is not None and f.scheme_hash not in p.hash_ids:
-            return _rc(RC_HASH, param)
-        if f.rsa_bits is not None and p.rsa_key_sizes and f.rsa_bits not in p.rsa_key_sizes:
-            return _rc(RC_VALUE, param)
-        if f.curve is not None and f.curve not in p.curve_ids:
-            return _rc(RC_CURVE, param)
-        return 0
 
     # -- what a lab's firmware does to the part -------------------------------------
 

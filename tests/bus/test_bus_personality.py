@@ -247,3 +247,13 @@ def test_digest_sized_buffers_follow_the_parts_max_digest(st33):
 def test_unknown_tag_is_bad_tag(st33):
     command = struct.pack(">HII", 0x8003, 12, 0x17B) + b"\x00\x08"
     assert int.from_bytes(st33.transport.exchange(command)[6:10], "big") == 0x01E
+
+
+def test_hash_the_part_lacks_is_refused(st33):
+    sha512 = int(TPM2_ALG.SHA512)
+    pcr_read = struct.pack(">IHB3s", 1, sha512, 3, b"\x01\x00\x00")
+    assert raw_rc(st33.transport, 0x17E, pcr_read) == 0x083 | 0x040 | 0x100     # HASH, P1
+    hash_body = struct.pack(">H", 3) + b"abc" + struct.pack(">HI", sha512, 0x40000007)
+    assert raw_rc(st33.transport, 0x17D, hash_body) == 0x083 | 0x040 | 0x200    # HASH, P2
+    hash_body = struct.pack(">H", 3) + b"abc" + struct.pack(">HI", int(TPM2_ALG.SHA384), 0x40000007)
+    assert raw_rc(st33.transport, 0x17D, hash_body) == 0
