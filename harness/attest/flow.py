@@ -128,15 +128,32 @@ def _enroll_stage(esapi, result: AttestationResult, ek_type: str, ca_certs,
     return en
 
 
+IMA_PCR = 10
+
+
 def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLog,
-                  banks: list[str], pcrs: list[int], trusted: set[int]) -> None:
+                  banks: list[str], pcrs: list[int], trusted: set[int],
+                  ima_check=None) -> None:
     rep = replay(log)
     quote = take_quote(esapi, en.ak_handle, banks, pcrs)
     result.quote = quote
     expected = expected_values(log, rep, pcrs)
+    firmware = _firmware_version(esapi)
     checks = verify_quote(quote, en.ak_key(), en.ak_qualified_name,
-                          {b: expected[b] for b in banks}, "replayed log",
-                          _firmware_version(esapi))
+                          {b: expected[b] for b in banks}, "replayed log", firmware)
+    ima_stages: list[Stage] = []
+    if ima_check is not None:
+        # PCR_Read after the quote is trusted only when the signed pcrDigest attests it
+        attested = all(ok for n, ok, _t in checks if n in ("signature", "pcr read")) and \
+            any(n == "pcr read" for n, _ok, _t in checks)
+        ima_stages, result.ima = ima_check(quote.pcr_read if attested else {})
+        for bank, value in result.ima.pcr10.items():
+            if bank in expected and IMA_PCR in expected[bank]:
+                expected[bank][IMA_PCR] = value
+        checks = verify_quote(quote, en.ak_key(), en.ak_qualified_name,
+                              {b: expected[b] for b in banks}, "replayed log and IMA list",
+                              firmware)
+    log_pcrs = [p for p in pcrs if not (ima_check and p == IMA_PCR)]
     digest_check = next((c for c in checks if c[0] == "pcr digest"), None)
     own = [c for c in checks if c[0] not in ("pcr digest",)]
     bad = [c for c in own if not c[1]]
@@ -146,6 +163,7 @@ def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLo
                                "banks, nonce and clock verified",
                                [f"{'ok ' if ok else 'BAD'} {name}: {text}"
                                 for name, ok, text in own]))
+    result.stages.extend(ima_stages)
     if digest_check is None:
         result.stages.append(Stage("replay vs quote", NOT_RUN,
                                    "the quote could not be verified, so its PCR digest was not "
@@ -160,7 +178,8 @@ def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLo
     detail = [digest_check[2]]
     summary = digest_check[2]
     if attests_pcr_read:
-        report = compare(log, quote.pcr_read, "quoted PCRs", trusted=trusted, only_pcrs=pcrs)
+        report = compare(log, quote.pcr_read, "quoted PCRs", trusted=trusted,
+                         only_pcrs=log_pcrs)
         result.quote_report = report
         if report.divergences:
             summary = report.divergences[0]
@@ -171,7 +190,7 @@ def _quote_stages(esapi, result: AttestationResult, en: Enrollment, log: EventLo
 def attest(esapi, log: EventLog, log_path: str | Path | None = None,
            golden: Golden | None = None, ca_certs=None, ek_type: str = "rsa",
            require_ek_cert: bool = True, pcrs: list[int] | None = None,
-           crosscheck_log: bool = True) -> AttestationResult:
+           crosscheck_log: bool = True, ima_check=None) -> AttestationResult:
     """Run every stage against the TPM behind ``esapi``; transient objects are flushed.
 
     Args:
@@ -185,9 +204,13 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
         pcrs: PCRs to read, quote and judge (default: 0-7 and every PCR the
             log extends).
         crosscheck_log: run the tpm2_eventlog cross-check.
+        ima_check: IMA stages (:func:`harness.attest.ima_policy.stage_check`); PCR 10
+            is then quoted and judged by the IMA list, not the event log.
     """
     result = AttestationResult(log)
-    pcrs = sorted(pcrs) if pcrs else checked_pcrs(log)
+    pcrs = sorted(pcrs) if pcrs else sorted(set(checked_pcrs(log)) |
+                                            ({IMA_PCR} if ima_check else set()))
+    log_pcrs = [p for p in pcrs if not (ima_check and p == IMA_PCR)]
     trusted = log_stages(result, log, log_path, golden, crosscheck_log)
     active = pcr_ops.active_banks(esapi)
     banks = [b for b in log.banks if b in active]
@@ -195,7 +218,7 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
     try:
         if en is not None and banks:
             try:
-                _quote_stages(esapi, result, en, log, banks, pcrs, trusted)
+                _quote_stages(esapi, result, en, log, banks, pcrs, trusted, ima_check)
             except TSS2_Exception as exc:
                 result.stages.append(Stage("quote", FAIL, _tpm_refusal(exc)))
                 result.stages.append(Stage("replay vs quote", NOT_RUN, "no quote"))
@@ -203,11 +226,15 @@ def attest(esapi, log: EventLog, log_path: str | Path | None = None,
             why = "no enrolled AK" if en is None else "no bank of the log is active on the chip"
             result.stages.append(Stage("quote", NOT_RUN if en is None else FAIL, why))
             result.stages.append(Stage("replay vs quote", NOT_RUN, why))
+            if ima_check is not None:
+                ima_stages, result.ima = ima_check({})
+                result.stages.extend(ima_stages)
     finally:
         if en is not None:
             en.flush(esapi)
     chip = pcr_ops.read_pcrs(esapi, banks, pcrs) if banks else {}
-    report = compare(log, chip, "PCR_Read", trusted=trusted, active_banks=active, only_pcrs=pcrs)
+    report = compare(log, chip, "PCR_Read", trusted=trusted, active_banks=active,
+                     only_pcrs=log_pcrs)
     result.pcr_read_report = report
     result.stages.append(Stage("replay vs PCR_Read", PASS if report.ok else FAIL,
                                report.summary(), report.divergences))

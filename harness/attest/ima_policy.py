@@ -183,8 +183,9 @@ def stage_check(ima_path: Path | None, allowlist_path: str | None, log):
     """A callable for :func:`harness.attest.offline.attest_offline`:
     ``check(quoted) -> (stages, ImaVerdict)``, ``quoted``: bank -> PCR -> value."""
     if ima_path is None:
-        raise ConfigError("--ima-allowlist given, but the evidence folder has no IMA list "
-                          "(ascii_runtime_measurements or binary_runtime_measurements)")
+        raise ConfigError("--ima-allowlist needs an IMA list: --ima-list FILE, or "
+                          "ascii_runtime_measurements / binary_runtime_measurements in the "
+                          "evidence folder")
     ima = imalib.read_ima_list(ima_path)
     allow = load_allowlist(allowlist_path) if allowlist_path else None
 

@@ -41,6 +41,7 @@ from harness.attest.eventlog import MAX_LOG_SIZE, EventLog, parse_eventlog
 from harness.attest.flow import (FAIL, NOT_RUN, PASS, AttestationResult, Stage, checked_pcrs,
                                  golden_stages, log_stages)
 from harness.attest.golden import Golden
+from harness.attest.ima import MAX_LIST as MAX_IMA_LIST
 from harness.attest.quote import (TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, QuoteFormatError,
                                   parse_attest, pcr_composite_digest, verify_signature)
 from harness.attest.replay import compare, expected_values, replay
@@ -99,6 +100,8 @@ def load_evidence(folder: str | Path, eventlog: str | Path | None = None) -> Evi
         raise tf.EvidenceFileError(f"evidence folder {root}: missing {', '.join(missing)}")
     inputs = {p.name: tf.read_file(p, role) for role, p in paths.items()
               if p is not None and role not in ("eventlog", "activated", "ima")}
+    if paths["ima"] is not None:  # the list is evidence too (it can be tens of MB)
+        inputs[paths["ima"].name] = tf.read_file(paths["ima"], "IMA list", MAX_IMA_LIST)
     log_bytes = tf.read_file(paths["eventlog"], "event log", MAX_LOG_SIZE)
     return Evidence(
         folder=root, log_path=paths["eventlog"], log_bytes=log_bytes,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from tpm2_pytss import TSS2_Exception
 
@@ -48,8 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     off.add_argument("--challenge", default=None, metavar="DIR",
                      help="the verifier's challenge folder (--make-challenge, or cred.out + "
                           "secret.bin + ak.name from tpm2_makecredential)")
-    off.add_argument("--ima-allowlist", default=None, metavar="FILE",
-                     help="file hashes the lab allows (YAML/JSON); judges the IMA list in DIR")
+    p.add_argument("--ima-list", default=None, metavar="FILE",
+                   help="IMA measurement list (/sys/kernel/security/ima/"
+                        "ascii_runtime_measurements): PCR 10 is quoted and judged by it "
+                        "(offline default: the list in DIR)")
+    p.add_argument("--ima-allowlist", default=None, metavar="FILE",
+                   help="file digests the lab allows (YAML/JSON) for the IMA list")
     off.add_argument("--make-challenge", default=None, metavar="DIR",
                      help="write a credential for the AK and a quote nonce into DIR, for the "
                           "board (needs --ek-cert and --ak-public)")
@@ -133,16 +138,28 @@ def run(args: argparse.Namespace) -> int:
     log_bytes = open(args.eventlog, "rb").read()
     golden = load_golden(args.golden) if args.golden else None
     pcrs = parse_pcr_list(args.pcrs) if args.pcrs else None
+    ima_check = None
+    if args.ima_list or args.ima_allowlist:
+        from harness.attest import ima_policy
+
+        ima_check = ima_policy.stage_check(Path(args.ima_list) if args.ima_list else None,
+                                           args.ima_allowlist, log)
     exchanges = ExchangeLog()
     exchanges.activity = "attest"
     try:
         with open_session_esapi(args.tpm, exchanges) as (target, esapi):
             result = attest(esapi, log, args.eventlog, golden, _ca_certs(args, target), args.ek,
-                            not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck)
+                            not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck,
+                            ima_check)
             described = target.describe()
             identity = probe(esapi)   # chip and EK certificate facts for provenance.json
     except TSS2_Exception as exc:
         raise explain_tpm_failure(exc, exchanges) from exc
+    if args.ima_list:  # the list judged is evidence too
+        from harness.attest.ima import MAX_LIST
+        from harness.attest.tpm2_files import read_file
+
+        result.inputs[Path(args.ima_list).name] = read_file(args.ima_list, "IMA list", MAX_LIST)
     folder = RunFolder.create(args.results, kind="attest")
     try:
         folder.store.set_meta("target", described)
@@ -186,8 +203,6 @@ def _make_challenge(args: argparse.Namespace) -> int:
 
 def _run_offline(args: argparse.Namespace) -> int:
     """``--offline DIR``: the board's tpm2-tools files judged on the lab host."""
-    from pathlib import Path
-
     from harness.attest import challenge as ch
     from harness.attest import offline
     from harness.attest.evidence import write_evidence
@@ -207,16 +222,21 @@ def _run_offline(args: argparse.Namespace) -> int:
     pcrs = parse_pcr_list(args.pcrs) if args.pcrs else None
     cas = load_ca_certificates(args.ek_ca) if args.ek_ca else []
     ima_check = None
-    if ev.ima_path is not None or args.ima_allowlist:
+    ima_path = Path(args.ima_list) if args.ima_list else ev.ima_path
+    if ima_path is not None or args.ima_allowlist:
         from harness.attest import ima_policy
 
-        ima_check = ima_policy.stage_check(ev.ima_path, args.ima_allowlist, ev.log)
+        ima_check = ima_policy.stage_check(ima_path, args.ima_allowlist, ev.log)
     result = offline.attest_offline(ev, nonce, challenge, golden, cas, pcrs,
                                     not args.skip_crosscheck, ima_check)
     folder = RunFolder.create(args.results, kind="attest")
     try:
         folder.store.set_meta("target", {"uri": f"offline:{ev.folder}", "kind": "offline",
                                          "evidence": str(ev.folder)})
+        if ev.ek_cert is not None:  # provenance names the chip by its EK certificate
+            from harness.provenance import certificate_facts
+
+            folder.store.set_meta("endorsement", certificate_facts(ev.ek_cert))
         evidence = write_evidence(folder, result, ev.log_bytes, started)
         folder.export_command_log()
         folder.summarize({"attestation": "PASS" if result.ok else "FAIL", "mode": "offline",

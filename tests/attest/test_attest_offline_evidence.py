@@ -156,6 +156,8 @@ def test_untouched_evidence_verifies_offline(evidence, tmp_path, capsys):
     assert summary["attestation"] == "PASS" and summary["mode"] == "offline"
     assert summary["outcomes"].get("failed", 0) == 0 and summary["outcomes"]["passed"] >= 8
     assert json.loads((ev / "attestation.json").read_text())["mode"] == "offline"
+    chip = json.loads((run / "provenance.json").read_text())["chip"]
+    assert chip["ek_public_sha256"] and chip["ek_certificate_serial"]
 
 
 def test_binding_with_a_tpm2_makecredential_transcript(evidence, tmp_path, capsys):
