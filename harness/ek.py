@@ -1,4 +1,5 @@
-"""Endorsement-key certificates: read from NV, chained to trusted roots.
+"""Endorsement-key certificates: read from NV, chained to trusted roots
+(:func:`verify_chain`, the harness's one chain check, on cryptography.x509.verification).
 
 EK certificates live in NV indices defined by the TCG EK Credential Profile
 (§2.2.1.4: 0x01C00002 RSA 2048, 0x01C0000A ECC P-256, high range from
@@ -95,35 +96,47 @@ def harness_ca_trusted(target) -> bool:
     return False
 
 
+#: Deepest chain accepted (EK certificate, vendor intermediates, root).
+MAX_CHAIN_DEPTH = 8
+
+
 def verify_chain(cert: x509.Certificate, pool: list[x509.Certificate],
                  at: dt.datetime | None = None) -> list[x509.Certificate]:
-    """Follow issuers through ``pool`` up to a self-signed root.
+    """Verify ``cert`` up to a self-signed root in ``pool`` (RFC 5280 path validation).
+
+    The one chain check of the harness (the functional suite's EK test, the
+    audit's EK credentials and the ROCA key collection all use it), built on
+    ``cryptography.x509.verification``: the self-signed certificates of
+    ``pool`` are the trust anchors, the others candidate intermediates. Every
+    CA certificate on the path is held to the WebPKI CA profile (basicConstraints
+    cA=TRUE, keyUsage keyCertSign, validity at ``at``, path length, name
+    constraints, signature algorithm and key size); the EK certificate itself
+    to no extension policy, because the TCG EK Credential Profile differs from a
+    TLS leaf (no extendedKeyUsage for TLS, a critical subjectAltName holding a
+    directoryName of TPM attributes, an empty subject). The profile's own rules
+    for the leaf are checked by :mod:`harness.audit.ekcert`.
 
     Returns the chain from ``cert`` to the root. Raises EkChainError naming
-    the certificate that fails (signature, validity or no issuer found).
+    the certificate and why it does not verify.
     """
+    from cryptography.x509 import verification as v
+
     at = at or dt.datetime.now(dt.timezone.utc)
-    chain = [cert]
-    current = cert
-    for _ in range(8):
-        if not (current.not_valid_before_utc <= at <= current.not_valid_after_utc):
-            raise EkChainError(f"certificate {current.subject.rfc4514_string()} is not valid at {at:%Y-%m-%d}")
-        if current.issuer == current.subject:
-            current.verify_directly_issued_by(current)
-            return chain
-        issuers = [c for c in pool if c.subject == current.issuer]
-        if not issuers:
-            raise EkChainError(f"no trusted issuer {current.issuer.rfc4514_string()} for "
-                               f"{current.subject.rfc4514_string() or 'the EK certificate'}")
-        for issuer in issuers:
-            try:
-                current.verify_directly_issued_by(issuer)
-                break
-            except Exception:
-                continue
-        else:
-            raise EkChainError(f"signature of {current.subject.rfc4514_string() or 'the EK certificate'} "
-                               f"does not verify with {current.issuer.rfc4514_string()}")
-        chain.append(issuer)
-        current = issuer
-    raise EkChainError("certificate chain longer than 8")
+    name = cert.subject.rfc4514_string() or "the EK certificate"
+    anchors = [c for c in pool if c.subject == c.issuer]
+    if not anchors:
+        raise EkChainError(f"{name} does not verify: none of the {len(pool)} trusted certificates "
+                           "is a self-signed root")
+    intermediates = [c for c in pool if c.subject != c.issuer]
+    verifier = (v.PolicyBuilder().store(v.Store(anchors)).time(at)
+                .max_chain_depth(MAX_CHAIN_DEPTH)
+                .extension_policies(ca_policy=v.ExtensionPolicy.webpki_defaults_ca(),
+                                    ee_policy=v.ExtensionPolicy.permit_all())
+                .build_client_verifier())
+    try:
+        verified = verifier.verify(cert, intermediates)
+    except v.VerificationError as exc:
+        reason = str(exc).replace("validation failed: ", "")
+        raise EkChainError(f"{name} (issuer {cert.issuer.rfc4514_string()}) does not verify to a "
+                           f"trusted root at {at:%Y-%m-%d}: {reason}") from None
+    return list(verified.chain)

@@ -6,15 +6,21 @@ Used by ``tpmhil audit`` (:mod:`harness.audit.runner`) and by the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from harness.audit import ekcert, firmware, nonce_timing, refprobes, roca
+from harness.audit import ekcert, evidence, firmware, nonce_timing, refprobes, roca
 from harness.audit.catalogue import Catalogue, Match
+from harness.audit.evidence import figure
 from harness.errors import HarnessError
 
 PASS, FAIL, NOT_RUN, INCONCLUSIVE, ERROR = "pass", "FAIL", "not run", "inconclusive", "ERROR"
+INCOMPLETE = "incomplete"
+#: Internal verdicts -> contract 5's security verdicts.
+EVIDENCE_VERDICT = {PASS: "pass", FAIL: "fail", NOT_RUN: "not run", INCONCLUSIVE: "incomplete",
+                    INCOMPLETE: "incomplete", ERROR: "incomplete"}
 
 #: Requirement ids each check gives evidence for (reports/catalogue/requirements.yaml).
 REQUIREMENTS = {
@@ -36,6 +42,9 @@ class CheckOutcome:
     details: Any = None
     requirements: tuple[str, ...] = ()
     evidence: list[str] = field(default_factory=list)
+    figures: dict[str, dict] = field(default_factory=dict)
+    #: Why the measurement is simulated (None: a measurement of the chip).
+    simulation: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -45,7 +54,20 @@ class CheckOutcome:
     def to_dict(self) -> dict:
         return {"name": self.name, "verdict": self.verdict, "summary": self.summary,
                 "details": self.details, "requirements": list(self.requirements),
-                "evidence": self.evidence}
+                "evidence": self.evidence, "figures": self.figures,
+                "simulation": self.simulation}
+
+    def evidence_document(self, root: Path) -> dict:
+        """This outcome as contract 5's ``evidence/security/<check>.json``."""
+        return evidence.document(self.name, EVIDENCE_VERDICT.get(self.verdict, "incomplete"),
+                                 self.figures, evidence.relative_plots(root, self.evidence),
+                                 self.summary, self.simulation)
+
+    def write_evidence(self, root: Path | None) -> Path | None:
+        """Write the figures file into the results folder ``root`` (None: nowhere)."""
+        if root is None:
+            return None
+        return evidence.write(Path(root), self.evidence_document(Path(root)))
 
 
 def decoded_firmware(identity, profile_format: str | None) -> firmware.FirmwareVersion:
@@ -73,25 +95,46 @@ def check_advisories(catalogue: Catalogue, identity, profile_format: str | None)
                 "title": m.advisory.title, "version": m.version, "check": m.advisory.check,
                 "range": m.range.describe() if m.range else None, "source": m.advisory.source}
                for m in matches]
-    return CheckOutcome("advisories", verdict, summary, details, REQUIREMENTS["advisories"]), matches
+    figures = {
+        "advisories_in_catalogue": figure(len(catalogue.advisories), "advisories",
+                                          "entries the chip was looked up in"),
+        "advisories_matched": figure(len(matches), "advisories", "entries naming this manufacturer"),
+        "affected": figure(len(affected), "advisories", "entries listing this firmware as affected"),
+        "fixed": figure(sum(m.status == "fixed" for m in matches), "advisories",
+                        "entries whose fix this firmware already has"),
+    }
+    return CheckOutcome("advisories", verdict, summary, details, REQUIREMENTS["advisories"],
+                        figures=figures), matches
 
 
 def check_roca(esapi, identity=None) -> CheckOutcome:
-    """ROCA fingerprint on every RSA key the chip produced here."""
+    """ROCA fingerprint and badkeys' other offline checks on every RSA key the chip produced here."""
     if identity is not None and "rsa" not in identity.algorithms:
-        return CheckOutcome("roca", NOT_RUN, "the chip offers no RSA", [], REQUIREMENTS["roca"])
+        return CheckOutcome("roca", NOT_RUN, "the chip offers no RSA", [], REQUIREMENTS["roca"],
+                            figures=_key_figures([]))
     indices = tuple(int(h, 16) for h in identity.ek_certificates) if identity is not None else ()
     keys = roca.chip_rsa_keys(esapi, indices)
     if not keys:
         return CheckOutcome("roca", NOT_RUN, "the chip produced no RSA keys (RSA not offered?)",
-                            [], REQUIREMENTS["roca"])
+                            [], REQUIREMENTS["roca"], figures=_key_figures([]))
     findings = roca.check_moduli(keys)
     bad = [f for f in findings if f.vulnerable]
-    summary = (f"{len(bad)} of {len(findings)} RSA keys carry the ROCA fingerprint: "
-               + ", ".join(f.origin for f in bad)) if bad else \
-        f"{len(findings)} RSA keys tested, none has the ROCA fingerprint"
+    summary = (f"{len(bad)} of {len(findings)} RSA keys are weak: "
+               + ", ".join(f"{f.origin} ({', '.join(f.found)})" for f in bad)) if bad else \
+        (f"{len(findings)} RSA keys tested ({', '.join(roca.CHECKS)}, badkeys offline), "
+         "none has the ROCA fingerprint or another weakness")
     return CheckOutcome("roca", FAIL if bad else PASS, summary, [f.to_dict() for f in findings],
-                        REQUIREMENTS["roca"])
+                        REQUIREMENTS["roca"], figures=_key_figures(findings))
+
+
+def _key_figures(findings) -> dict:
+    out = {"keys_tested": figure(len(findings), "keys", "RSA public keys the chip produced here"),
+           "keys_weak": figure(sum(f.vulnerable for f in findings), "keys",
+                               "keys flagged by any check")}
+    for name in roca.CHECKS:
+        out[f"flagged_{name}"] = figure(sum(name in f.found for f in findings), "keys",
+                                        f"keys flagged by badkeys' {name} check")
+    return out
 
 
 def offered_schemes(identity) -> list[str]:
@@ -101,38 +144,105 @@ def offered_schemes(identity) -> list[str]:
     return [s for s in nonce_timing.SCHEMES if s in identity.algorithms]
 
 
+def latency_bound(profile) -> tuple[float | None, str]:
+    """The profile's TPM2_Sign bound in seconds and where it comes from."""
+    if profile is None:
+        return None, ""
+    worst = (profile.latency_ms.get("TPM2_Sign") or {}).get("worst")
+    if worst:
+        return worst / 1000.0, f"profile {profile.name}: latency_ms.TPM2_Sign.worst"
+    code = nonce_timing.TPM_CC_SIGN
+    return profile.durations.bound(code), \
+        f"profile {profile.name}: durations_ms.{profile.durations.class_of(code)}"
+
+
 def check_nonce_timing(esapi, transport, identity, samples: int,
                        alpha: float = nonce_timing.DEFAULT_ALPHA,
                        floor_us_per_bit: float = nonce_timing.DEFAULT_FLOOR_US_PER_BIT,
-                       plot_path: Path | None = None, schemes: list[str] | None = None) -> list[CheckOutcome]:
-    """TPM-Fail timing test per EC scheme; one plot for all schemes."""
+                       plot_path: Path | None = None, schemes: list[str] | None = None, *,
+                       budget_s: float | None = nonce_timing.DEFAULT_SUITE_BUDGET_S,
+                       profile=None, progress: Callable[[str], None] | None = None) -> list[CheckOutcome]:
+    """TPM-Fail timing test per EC scheme; one plot for all schemes.
+
+    ``samples`` caps the signatures per scheme; the power analysis and the
+    stopping rule usually need fewer. ``budget_s`` is shared by the schemes
+    (time one leaves is the next one's). ``profile``: its TPM2_Sign bound
+    fails a slow chip after a few signatures.
+    """
+    from harness.audit.leaky_transport import simulated_leak
+
     schemes = offered_schemes(identity) if schemes is None else schemes
+    simulation = simulated_leak(transport)
     if not schemes:
         return [CheckOutcome("nonce_timing", NOT_RUN, "the chip offers no ECDSA/ECSchnorr on P-256",
-                             None, REQUIREMENTS["nonce_timing"])]
+                             None, REQUIREMENTS["nonce_timing"], simulation=simulation)]
+    bound_s, bound_source = latency_bound(profile)
     out, pairs = [], []
-    for scheme in schemes:
+    deadline = time.monotonic() + budget_s if budget_s is not None else None
+    for i, scheme in enumerate(schemes):
+        share = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(schemes) - i))
+        plan = nonce_timing.Plan(max_samples=samples, alpha=alpha, floor_us_per_bit=floor_us_per_bit,
+                                 budget_s=share, latency_bound_s=bound_s, latency_source=bound_source,
+                                 progress=progress)
         try:
-            data = nonce_timing.collect(esapi, transport, samples, scheme)
+            data, res = nonce_timing.run_sequential(esapi, transport, scheme, plan)
         except HarnessError as exc:
             out.append(CheckOutcome(f"nonce_timing:{scheme}", INCONCLUSIVE, str(exc), None,
-                                    REQUIREMENTS["nonce_timing"]))
+                                    REQUIREMENTS["nonce_timing"], simulation=simulation))
             continue
-        res = nonce_timing.analyse(data, alpha, floor_us_per_bit)
-        pairs.append((data, res))
-        verdict = {"leaks": FAIL, "no leak": PASS}.get(res.verdict, INCONCLUSIVE)
-        summary = (f"{res.verdict}: {res.us_per_bit:+.2f} µs per leading zero bit "
-                   f"(floor {floor_us_per_bit:g}), Mann-Whitney p={res.p_value:.2g} "
-                   f"(alpha {alpha:g}), n={res.samples} "
-                   f"[{res.n_zero_class} with 0 / {res.n_high_class} with >=4 leading zeros], "
-                   f"host jitter IQR {res.jitter_iqr_us:.0f} µs")
-        out.append(CheckOutcome(f"nonce_timing:{scheme}", verdict, summary, res.to_dict(),
-                                REQUIREMENTS["nonce_timing"]))
+        if res.samples:
+            pairs.append((data, res))
+        # Out of budget or samples without a clear answer: incomplete, never a pass.
+        verdict = {"leaks": FAIL, "no leak": PASS, "too slow": FAIL}.get(res.verdict, INCOMPLETE)
+        out.append(CheckOutcome(f"nonce_timing:{scheme}", verdict, _timing_summary(res),
+                                res.to_dict(), REQUIREMENTS["nonce_timing"],
+                                figures=_timing_figures(res), simulation=simulation))
     if plot_path is not None and pairs:
-        nonce_timing.plot(pairs, plot_path)
+        from harness.audit.nonce_plot import plot
+
+        plot(pairs, plot_path, simulation)
         for o in out:
             o.evidence.append(str(plot_path))
     return out
+
+
+def _timing_summary(res) -> str:
+    figures = (f"{res.us_per_bit:+.2f} µs per leading zero bit (floor {res.floor_us_per_bit:g}, "
+               f"resolves >= {res.resolvable_us_per_bit:.2f}), Mann-Whitney p={res.p_value:.2g} "
+               f"(alpha {res.alpha:g} over {res.looks} looks), n={res.samples} of "
+               f"{res.planned_samples} planned "
+               f"[{res.n_zero_class} with 0 / {res.n_high_class} with >=4 leading zeros], "
+               f"{res.elapsed_s:.0f} s, host jitter IQR {res.jitter_iqr_us:.0f} µs")
+    if res.verdict in ("too slow", "incomplete") or (res.verdict == "inconclusive" and res.reason):
+        return res.reason + ("" if res.verdict == "too slow" else f"; {figures}")
+    if res.verdict == "no leak":
+        return f"no leak: upper bound {res.upper_us_per_bit:.2f} µs/bit; {figures}"
+    return f"{res.verdict}: {figures}"
+
+
+def _timing_figures(res) -> dict:
+    return {
+        "samples": figure(res.samples, "signatures", "signatures timed (resent ones left out)"),
+        "planned_samples": figure(res.planned_samples, "signatures",
+                                  "sample size the power analysis asked for (capped)"),
+        "p_value": figure(res.p_value, "", "one-sided Mann-Whitney U, >= 4 leading zeros slower"),
+        "alpha": figure(res.alpha, "", f"significance level, split over {res.looks} looks"),
+        "effect_us_per_bit": figure(res.us_per_bit, "µs/bit",
+                                    "lower-quartile shift per leading zero bit of the nonce"),
+        "floor_us_per_bit": figure(res.floor_us_per_bit, "µs/bit", "smallest effect called a leak"),
+        "resolvable_us_per_bit": figure(res.resolvable_us_per_bit, "µs/bit",
+                                        "smallest effect these samples detect (power 99 %)"),
+        "upper_bound_us_per_bit": figure(res.upper_us_per_bit, "µs/bit",
+                                         "one-sided upper confidence bound of the effect"),
+        "zero_class": figure(res.n_zero_class, "signatures", "nonces without a leading zero bit"),
+        "high_class": figure(res.n_high_class, "signatures", "nonces with >= 4 leading zero bits"),
+        "jitter_iqr_us": figure(res.jitter_iqr_us, "µs", "interquartile range of signing times"),
+        "sign_median_ms": figure(res.sign_median_ms, "ms", "median TPM2_Sign round trip"),
+        "latency_bound_ms": figure(res.latency_bound_ms, "ms", "the profile's TPM2_Sign bound"),
+        "elapsed_s": figure(round(res.elapsed_s, 1), "s", "wall time of this scheme"),
+        "budget_s": figure(res.budget_s, "s", "wall-time budget of this scheme"),
+        "resent": figure(res.resent, "signatures", "signatures the TPM asked to resend (untimed)"),
+    }
 
 
 def check_reference_probes(transport, esapi) -> CheckOutcome:
@@ -147,8 +257,19 @@ def check_reference_probes(transport, esapi) -> CheckOutcome:
         summary = (f"{len(run.results)} probes answered as a fixed chip does "
                    f"({', '.join(sorted({r.rc_name for r in run.results if r.rc}))}); "
                    "chip healthy after each")
+    controls = [r for r in run.results if r.name.startswith("control")]
+    figures = {
+        "probes_sent": figure(len(run.results), "commands", "probe and control commands sent"),
+        "probes_refused": figure(sum(r.ok for r in run.results if r not in controls), "commands",
+                                 "malformed probes answered as a fixed chip does"),
+        "controls_ok": figure(sum(r.ok for r in controls), "commands",
+                              "well-formed controls through the same path that succeeded"),
+        "healthy_after": figure(sum(r.healthy for r in run.results), "probes",
+                                "probes after which the chip passed the health check"),
+    }
     return CheckOutcome("reference_probes", FAIL if bad else PASS, summary,
-                        [r.to_dict() for r in run.results], REQUIREMENTS["reference_probes"])
+                        [r.to_dict() for r in run.results], REQUIREMENTS["reference_probes"],
+                        figures=figures)
 
 
 def check_ek_credentials(esapi, identity, roots) -> CheckOutcome:
@@ -156,11 +277,23 @@ def check_ek_credentials(esapi, identity, roots) -> CheckOutcome:
     indices = [int(h, 16) for h in identity.ek_certificates]
     if not indices:
         return CheckOutcome("ek_credentials", FAIL, "no EK certificate in NV (EK Credential "
-                            "Profile §2.2.1.4 indices)", [], REQUIREMENTS["ek_credentials"])
+                            "Profile §2.2.1.4 indices)", [], REQUIREMENTS["ek_credentials"],
+                            figures=_cert_figures([], roots))
     findings = ekcert.check_ek_certificates(esapi, indices, roots)
     bad = [(f, c) for f in findings for c in f.checks if not c.ok]
     summary = "; ".join(f"0x{f.index:08x} {c.name}: {c.detail}" for f, c in bad) if bad else \
         f"{len(findings)} EK certificates meet the profile: " + ", ".join(
             f"0x{f.index:08x} ({f.kind})" for f in findings)
     return CheckOutcome("ek_credentials", FAIL if bad else PASS, summary,
-                        [f.to_dict() for f in findings], REQUIREMENTS["ek_credentials"])
+                        [f.to_dict() for f in findings], REQUIREMENTS["ek_credentials"],
+                        figures=_cert_figures(findings, roots))
+
+
+def _cert_figures(findings, roots) -> dict:
+    chains = [c for f in findings for c in f.checks if c.name == "chain"]
+    return {"certs_checked": figure(len(findings), "certificates", "EK certificates read from NV"),
+            "certs_failing": figure(sum(not f.ok for f in findings), "certificates",
+                                    "certificates breaking a profile rule"),
+            "chains_verified": figure(sum(c.ok for c in chains), "chains",
+                                      "chains verified to a trusted root (cryptography.x509.verification)"),
+            "trust_anchors": figure(len(roots), "certificates", "roots and intermediates supplied")}

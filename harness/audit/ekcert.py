@@ -7,7 +7,9 @@ usage (keyEncipherment for RSA, keyAgreement for ECC, §3.2.7), the key
 strength (RSA >= 2048 bits, ECC >= P-256), the validity period, that the
 certificate's key is the EK the chip derives from the profile's template
 (TPM2_CreatePrimary under TPM_RH_ENDORSEMENT, §2.1.5), and that the
-certificate chains to a trusted root from a folder the lab supplies.
+certificate chains to a trusted root from a folder the lab supplies
+(:func:`harness.ek.verify_chain`: RFC 5280 path validation by
+cryptography.x509.verification; an intermediate without cA=TRUE breaks it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Iterable
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
@@ -148,28 +149,25 @@ def _public_key_of(public):
                                          curve).public_key()
 
 
-def chain_to_root(cert: x509.Certificate, pool: list[x509.Certificate], max_depth: int = 8) -> tuple[bool, str]:
-    """Whether ``cert`` chains by signatures to a self-signed certificate in ``pool``."""
-    path = [cert.subject.rfc4514_string()]
-    current = cert
-    for _ in range(max_depth):
-        issuers = [c for c in pool if c.subject == current.issuer]
-        parent = None
-        for candidate in issuers:
-            try:
-                current.verify_directly_issued_by(candidate)
-            except (InvalidSignature, ValueError, TypeError):  # not signed by this one
-                continue
-            parent = candidate
-            break
-        if parent is None:
-            return False, f"no trusted issuer for '{current.issuer.rfc4514_string()}' " \
-                          f"(path so far: {' <- '.join(path)})"
-        path.append(parent.subject.rfc4514_string())
-        if parent.subject == parent.issuer:
-            return True, " <- ".join(path)
-        current = parent
-    return False, f"chain longer than {max_depth}: {' <- '.join(path)}"
+def chain_to_root(cert: x509.Certificate, pool: list[x509.Certificate],
+                  now: dt.datetime | None = None) -> tuple[bool, str]:
+    """Whether ``cert`` chains to a self-signed root in ``pool`` (:func:`harness.ek.verify_chain`).
+
+    The chain is verified at ``now``; when the EK certificate itself is out
+    of its validity period (the ``validity`` check reports that), at the start
+    of its validity instead, so this check speaks about signatures and the CA
+    certificates' constraints only.
+    """
+    from harness.ek import EkChainError, verify_chain
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        now = cert.not_valid_before_utc
+    try:
+        chain = verify_chain(cert, pool, now)
+    except EkChainError as exc:
+        return False, str(exc)
+    return True, " <- ".join(c.subject.rfc4514_string() for c in chain)
 
 
 def _san_attributes(cert: x509.Certificate) -> dict[str, str]:
@@ -237,7 +235,7 @@ def check_certificate(index: int, raw: bytes, derived, roots: list[x509.Certific
         finding.add("matches_derived_ek", same, f"TPM2_CreatePrimary({kind}) "
                     + ("gives the certified key" if same else "gives a different key"))
     if roots:
-        ok, detail = chain_to_root(cert, roots)
+        ok, detail = chain_to_root(cert, roots, now)
         finding.add("chain", ok, detail)
     else:
         finding.add("chain", False, "no trusted roots supplied")

@@ -59,3 +59,20 @@ class SimulatedNonceLeakTransport(WrappedTransport):
                     pass
                 self.injected += 1
         return response
+
+
+def simulated_leak(transport) -> str | None:
+    """Why measurements through ``transport`` are simulated, or None for a real chip.
+
+    Follows wrapped transports (``.inner``) so a leak simulated under another
+    wrapper is still found.
+    """
+    seen = 0
+    while transport is not None and seen < 8:
+        if isinstance(transport, SimulatedNonceLeakTransport):
+            return (f"SimulatedNonceLeakTransport delays each EC signature by "
+                    f"{transport.us_per_bit:g} µs per leading zero bit of its nonce "
+                    "(--simulate-nonce-leak); not a measurement of the chip")
+        transport = getattr(transport, "inner", None)
+        seen += 1
+    return None

@@ -1,10 +1,14 @@
-"""ROCA fingerprint of RSA public keys (CVE-2017-15361, Nemec et al., CCS 2017).
+"""Weak RSA keys: ROCA fingerprint (CVE-2017-15361, Nemec et al., CCS 2017) and
+badkeys' other offline checks.
 
 Infineon's RSA library built primes p = k*M + (65537^a mod M), M a primorial,
 so every modulus N = p*q is, modulo each small prime, a power of 65537. The
 published fingerprint (discrete logarithm of N to base 65537 modulo the
 primorial of primes up to 167) recognises such a modulus from the public key
-alone; this module wraps the ``roca-detect`` package's test of it.
+alone. The ``badkeys`` package (maintained successor of the 2018
+``roca-detect``) implements it and adds, offline: Fermat factorisation
+(close primes), small prime factors (<= 65537) and primes shared with a
+bundled set of known-broken keys. Its network blocklist is not used.
 
 :func:`chip_rsa_keys` gathers the RSA keys a chip produces: EKs derived from
 the TCG templates, a storage primary, a child key created under it, and the
@@ -13,49 +17,66 @@ public areas of every persistent key (TPM2_ReadPublic).
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
 
-# roca-detect logs at import and on every key; the audit prints its own verdict.
-logging.getLogger("roca.detect").setLevel(logging.ERROR)
+#: badkeys' offline RSA checks the audit runs (never "blocklist": it needs downloads).
+CHECKS = ("roca", "fermat", "smallfactors", "sharedprimes")
+#: Shorter moduli give false ROCA positives (the fingerprint's own floor).
+MIN_BITS = 256
 
 
-@lru_cache(maxsize=1)
-def _fingerprinter():
+def _badkeys_rsa():
     try:
-        from roca.detect import RocaFingerprinter
+        from badkeys import checkrsa
     except ImportError as exc:  # pragma: no cover - the audit extra installs it
-        raise HarnessError("roca-detect is not installed (pip install 'tpm-hil[audit]')") from exc
-    return RocaFingerprinter()
+        raise HarnessError("badkeys is not installed (pip install 'tpm-hil[audit]')") from exc
+    return checkrsa
+
+
+def weaknesses(modulus: int, exponent: int = 65537) -> dict[str, str]:
+    """badkeys' findings on one RSA public key: {check: detail}; empty when clean.
+
+    Raises:
+        ValueError: the modulus is too short to fingerprint.
+    """
+    if modulus < 2**MIN_BITS:
+        raise ValueError(f"modulus of {modulus.bit_length()} bits is too short to fingerprint")
+    found = _badkeys_rsa()(modulus, e=exponent, checks=CHECKS)
+    return {name: str(r.get("subtest") or r.get("debug") or "detected") if isinstance(r, dict)
+            else "detected" for name, r in sorted(found.items())}
 
 
 def has_roca_fingerprint(modulus: int) -> bool:
-    """Whether an RSA modulus has the ROCA structure (roca-detect's dlog test)."""
-    if modulus < 2**256:  # roca-detect's floor; shorter moduli give false positives
+    """Whether an RSA modulus has the ROCA structure (badkeys' roca check)."""
+    if modulus < 2**MIN_BITS:
         raise ValueError(f"modulus of {modulus.bit_length()} bits is too short to fingerprint")
-    return bool(_fingerprinter().has_fingerprint(modulus))
+    return "roca" in _badkeys_rsa()(modulus, checks=("roca",))
 
 
 @dataclass(frozen=True)
 class RsaKeyFinding:
-    """One RSA key the chip produced and its ROCA verdict."""
+    """One RSA key the chip produced and badkeys' verdict on it."""
 
     origin: str
     bits: int
     modulus_head: str
-    vulnerable: bool
+    found: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def vulnerable(self) -> bool:
+        return bool(self.found)
 
     def to_dict(self) -> dict:
         return {"origin": self.origin, "bits": self.bits, "modulus_head": self.modulus_head,
-                "roca_fingerprint": self.vulnerable}
+                "roca_fingerprint": "roca" in self.found, "weaknesses": dict(self.found),
+                "checks": list(CHECKS)}
 
 
 def check_moduli(keys: list[tuple[str, int]]) -> list[RsaKeyFinding]:
-    """Fingerprint each (origin, modulus)."""
-    return [RsaKeyFinding(origin, n.bit_length(), f"{n:x}"[:16], has_roca_fingerprint(n))
+    """Run badkeys' offline checks on each (origin, modulus)."""
+    return [RsaKeyFinding(origin, n.bit_length(), f"{n:x}"[:16], weaknesses(n))
             for origin, n in keys]
 
 

@@ -27,9 +27,15 @@ class AuditOptions:
             chip may need a power cycle after them).
         trust_roots: certificates (and intermediates) EK chains must reach.
         skip: check names not to run.
+        budget_s: wall time of the nonce-timing check (all schemes).
+        profile: the chip profile (its TPM2_Sign bound fails a slow chip early).
+        progress: receives progress lines of long checks.
     """
 
     samples: int = nonce_timing.DEFAULT_SAMPLES
+    budget_s: float | None = nonce_timing.DEFAULT_AUDIT_BUDGET_S
+    profile: object = None
+    progress: Callable[[str], None] | None = None
     alpha: float = nonce_timing.DEFAULT_ALPHA
     floor_us_per_bit: float = nonce_timing.DEFAULT_FLOOR_US_PER_BIT
     destructive_ok: bool = False
@@ -54,13 +60,20 @@ class AuditReport:
         return any(o.failed for o in self.outcomes)
 
     @property
+    def passed(self) -> bool:
+        """Every check ran and passed: nothing less is a PASS."""
+        return bool(self.outcomes) and all(o.verdict == PASS for o in self.outcomes)
+
+    @property
     def verdict(self) -> str:
+        """``WEAKNESS FOUND``, ``INCOMPLETE (...)`` naming every check that did not
+        pass (not run, inconclusive, over budget, broke off) or ``PASS``."""
         if any(o.verdict == FAIL for o in self.outcomes):
             return "WEAKNESS FOUND"
-        if any(o.verdict == ERROR for o in self.outcomes):
-            return "INCOMPLETE (a check could not complete)"
         gaps = [f"{o.name} {o.verdict}" for o in self.outcomes if o.verdict != PASS]
-        return f"PASS ({'; '.join(gaps)})" if gaps else "PASS"
+        if gaps:
+            return f"INCOMPLETE ({'; '.join(gaps)})"
+        return "PASS"
 
     def to_dict(self) -> dict:
         return {"identity": self.identity.to_dict(),
@@ -109,7 +122,8 @@ def run_audit(esapi, transport, identity, profile_format: str | None, profile_na
     if "nonce_timing" not in options.skip:
         plot = evidence_dir / "nonce_timing.png" if evidence_dir is not None else None
         guarded("nonce_timing", lambda: checks.check_nonce_timing(
-            esapi, transport, identity, options.samples, options.alpha, options.floor_us_per_bit, plot))
+            esapi, transport, identity, options.samples, options.alpha, options.floor_us_per_bit, plot,
+            budget_s=options.budget_s, profile=options.profile, progress=options.progress))
     if "reference_probes" not in options.skip:
         if options.destructive_ok:
             guarded("reference_probes", lambda: checks.check_reference_probes(transport, esapi))
@@ -122,14 +136,17 @@ def run_audit(esapi, transport, identity, profile_format: str | None, profile_na
 
 
 def record(folder: RunFolder, report: AuditReport) -> None:
-    """Write the audit into the results folder: audit.json, one test row per
-    check (with its requirement ids) and the summary."""
+    """Write the audit into the results folder: audit.json, one
+    ``evidence/security/<check>.json`` per check (figures, plots, simulation
+    flag), one test row per check (with its requirement ids) and the summary."""
     folder.write_json("audit.json", report.to_dict())
+    for o in report.outcomes:
+        o.write_evidence(folder.path)
     outcome_map = {PASS: "passed", FAIL: "failed", ERROR: "error", NOT_RUN: "skipped"}
     for o in report.outcomes:
         folder.store.add_test(TestRecord(
             nodeid=f"audit::{o.name}", outcome=outcome_map.get(o.verdict, "skipped"),
             duration_s=0.0, started=report.started, finished=report.finished,
             markers=("security",), requirements=o.requirements, message=o.summary))
-    for path in {e for o in report.outcomes for e in o.evidence}:
+    for path in sorted({e for o in report.outcomes for e in o.evidence}):
         folder.store.add_artifact(Path(path).name, "plot", "audit::nonce_timing")

@@ -2,8 +2,10 @@
 
 One screen: chip identity and decoded firmware, matched advisories, and each
 check (EK credentials, ROCA, nonce-timing leakage, reference-library probes)
-with its verdict and figures. Evidence goes into a results folder; the exit
-status is 1 when a weakness is found.
+with its verdict and figures. Evidence goes into a results folder
+(``evidence/security/<check>.json`` holds each check's figures); the exit
+status is 0 only when every check ran and passed, 1 when a weakness is found
+or a check did not run, was inconclusive or ran out of its time budget.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--advisories", action="append", default=[], metavar="FILE",
                    help="a lab's own advisory catalogue, merged over the bundled one; repeatable")
     p.add_argument("--samples", type=int, default=nonce_timing.DEFAULT_SAMPLES, metavar="N",
-                   help=f"signatures per EC scheme for the timing test (default "
-                        f"{nonce_timing.DEFAULT_SAMPLES}; a lab run: 50000)")
+                   help=f"most signatures per EC scheme for the timing test; the power analysis "
+                        f"usually needs fewer (default {nonce_timing.DEFAULT_SAMPLES})")
+    p.add_argument("--budget-s", type=float, default=None, metavar="S",
+                   help=f"wall-time budget of the timing test, all schemes (default "
+                        f"$TPMHIL_AUDIT_BUDGET_S or {nonce_timing.DEFAULT_AUDIT_BUDGET_S:g}); when it "
+                        "runs out the check is incomplete and says what it could resolve")
     p.add_argument("--results", default=DEFAULT_BASE, metavar="DIR",
                    help="folder that receives results/<run-id>/ (default: ./results)")
     p.add_argument("--trust-roots", action="append", default=[], metavar="PATH",
@@ -89,6 +95,34 @@ def _mark(verdict: str) -> str:
     return {PASS: "PASS", FAIL: "FAIL"}.get(verdict, verdict.upper())
 
 
+def _budget(args) -> float:
+    import os
+
+    from harness.errors import ConfigError
+
+    raw = args.budget_s if args.budget_s is not None else os.environ.get(
+        "TPMHIL_AUDIT_BUDGET_S", nonce_timing.DEFAULT_AUDIT_BUDGET_S)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"TPMHIL_AUDIT_BUDGET_S={raw!r}: expected a number of seconds") from None
+    if not value > 0:
+        raise ConfigError(f"timing budget {raw}: expected a positive number of seconds")
+    return value
+
+
+def _figures_line(o) -> str:
+    """The figures behind a verdict, as the evidence file holds them."""
+    parts = []
+    for name, f in o.figures.items():
+        v = f["value"]
+        if v is None:
+            continue
+        text = f"{v:.3g}" if isinstance(v, float) else str(v)
+        parts.append(f"{name}={text}{(' ' + f['unit']) if f['unit'] else ''}")
+    return ", ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.samples < 100:
         from harness.errors import ConfigError
@@ -98,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.chip_profile import load_profile, profile_for_chip
     from harness.identity import probe
 
+    budget = _budget(args)
     target, transport, esapi, log = _open(args)
     folder = None
     try:
@@ -107,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         disposable = target.disposable or args.allow_destructive == target.uri.text
         options = AuditOptions(
             samples=args.samples, alpha=args.alpha, floor_us_per_bit=args.floor_us,
+            budget_s=budget, profile=profile,
+            progress=lambda line: print(f"{'':>16}... {line}", flush=True),
             destructive_ok=disposable, trust_roots=_trust_roots(args, target), skip=tuple(args.skip),
             destructive_note=f"destructive: {target.uri.text} is not disposable; pass "
                              f"--allow-destructive {target.uri.text} (a vulnerable chip may need a power cycle)")
@@ -132,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
 
         def show(o):
             print(f"  {_mark(o.verdict):<12} {o.name:<22} {o.summary}", flush=True)
+            if o.figures:
+                print(f"{'':>16}figures: {_figures_line(o)}"
+                      + (" [SIMULATION]" if o.simulation else ""), flush=True)
             if o.name == "advisories":
                 for m in o.details:
                     print(f"{'':>16}{m['status']:<12} {m['id']} {m['product']}: {m['title']}"
@@ -145,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         folder.summarize({"audit": report.verdict})
         folder.export_command_log()
         print(f"verdict       {report.verdict}  (evidence: {folder.path})")
-        return 1 if report.weakness_found else 0
+        return 0 if report.passed else 1
     finally:
         try:
             esapi.close()

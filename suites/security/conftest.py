@@ -2,8 +2,11 @@
 
 Environment (the suites share pytest's options with every area, so the
 audit's own settings come from the environment):
-    TPMHIL_AUDIT_SAMPLES   signatures per EC scheme for the timing test
-                           (default harness.audit.nonce_timing.DEFAULT_SAMPLES)
+    TPMHIL_AUDIT_SAMPLES   most signatures per EC scheme for the timing test
+                           (default harness.audit.nonce_timing.DEFAULT_SAMPLES; the
+                           power analysis usually asks for fewer)
+    TPMHIL_AUDIT_BUDGET_S  wall-time budget of the timing check, all schemes
+                           together (default 120 s)
     TPMHIL_ADVISORIES      a lab's advisory files, separated by ':'
     TPMHIL_EK_ROOTS        folder of vendor EK roots (swtpm's local CA is added
                            for a spawned swtpm)
@@ -36,6 +39,37 @@ def audit_samples() -> int:
     if n < 100:
         raise pytest.UsageError(f"TPMHIL_AUDIT_SAMPLES={n}: at least 100 signatures are needed")
     return n
+
+
+@pytest.fixture(scope="session")
+def audit_budget_s() -> float:
+    raw = os.environ.get("TPMHIL_AUDIT_BUDGET_S", str(nonce_timing.DEFAULT_SUITE_BUDGET_S))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"TPMHIL_AUDIT_BUDGET_S={raw!r}: expected a number of seconds") from None
+    if not value > 0:
+        raise pytest.UsageError(f"TPMHIL_AUDIT_BUDGET_S={raw!r}: expected a positive number of seconds")
+    return value
+
+
+@pytest.fixture
+def progress(request):
+    """Progress lines of a long check, on the terminal even while output is captured."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def line(text: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"    {text}")
+    return line
+
+
+@pytest.fixture
+def security_evidence(results):
+    """Write a check's figures to ``evidence/security/<check>.json`` of the results folder."""
+    def write(outcome):
+        return outcome.write_evidence(results.path if results is not None else None)
+    return write
 
 
 @pytest.fixture(scope="session")

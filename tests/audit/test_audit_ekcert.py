@@ -18,15 +18,28 @@ from harness.errors import ConfigError
 from harness.swtpm_process import ca_root_certificates
 
 
-def _ca():
+def _key_usage(**set_) -> x509.KeyUsage:
+    flags = dict(digital_signature=False, content_commitment=False, key_encipherment=False,
+                 data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                 encipher_only=False, decipher_only=False)
+    flags.update(set_)
+    return x509.KeyUsage(**flags)
+
+
+def _ca(cn: str = "test TPM vendor root", issuer=None, ca: bool = True):
+    """A root CA, or (``issuer`` = (key, cert)) an intermediate; ``ca=False`` makes
+    its basicConstraints say cA=FALSE (the broken intermediate of issue 18)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TPM vendor root")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    signer_key, issuer_name = (key, name) if issuer is None else (issuer[0], issuer[1].subject)
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=365))
             .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+            .sign(signer_key, hashes.SHA256()))
     return key, cert
 
 
@@ -126,6 +139,65 @@ def test_untrusted_issuer_is_caught(lab):
     assert _failed(f) == {"chain"}
     f = ekcert.check_certificate(0x01C00002, _ek_cert(ca, key.public_key()), _Public(key.public_key()), [])
     assert _failed(f) == {"chain"}
+
+
+def test_chain_through_a_vendor_intermediate_passes(lab):
+    root = _ca()
+    inter = _ca("test TPM vendor EK CA 01", issuer=root)
+    _, key = lab
+    f = ekcert.check_certificate(0x01C00002, _ek_cert(inter, key.public_key()),
+                                 _Public(key.public_key()), [root[1], inter[1]])
+    assert f.ok, [c.__dict__ for c in f.checks]
+    chain = next(c for c in f.checks if c.name == "chain")
+    assert "test TPM vendor EK CA 01" in chain.detail and "test TPM vendor root" in chain.detail
+
+
+def test_chain_through_a_non_ca_intermediate_is_rejected(lab):
+    """Issue 18: an intermediate whose basicConstraints say cA=FALSE cannot issue an
+    EK certificate, although every signature on the path verifies."""
+    root = _ca()
+    not_a_ca = _ca("test TPM vendor end entity", issuer=root, ca=False)
+    _, key = lab
+    raw = _ek_cert(not_a_ca, key.public_key())
+    f = ekcert.check_certificate(0x01C00002, raw, _Public(key.public_key()), [root[1], not_a_ca[1]])
+    assert _failed(f) == {"chain"}
+    detail = next(c.detail for c in f.checks if c.name == "chain")
+    assert "basicConstraints.cA must be asserted" in detail
+    from harness import ek  # the functional suite's chain check: the same verdict
+
+    cert = x509.load_der_x509_certificate(raw)
+    with pytest.raises(ek.EkChainError, match="does not verify.*basicConstraints.cA"):
+        ek.verify_chain(cert, [root[1], not_a_ca[1]])
+    good = _ca("test TPM vendor EK CA 02", issuer=root)
+    assert len(ek.verify_chain(x509.load_der_x509_certificate(_ek_cert(good, key.public_key())),
+                               [root[1], good[1]])) == 3
+
+
+def test_ca_without_key_cert_sign_is_rejected(lab):
+    """RFC 5280 §4.2.1.3: a CA certificate signs certificates only with keyCertSign."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "root without keyCertSign")])
+    now = dt.datetime.now(dt.timezone.utc)
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(3).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_key_usage(digital_signature=True), critical=True)
+            .sign(key, hashes.SHA256()))
+    _, ek_key = lab
+    f = ekcert.check_certificate(0x01C00002, _ek_cert((key, root), ek_key.public_key()),
+                                 _Public(ek_key.public_key()), [root])
+    assert _failed(f) == {"chain"}
+
+
+def test_only_intermediates_and_no_root_is_named(lab):
+    root = _ca()
+    inter = _ca("test TPM vendor EK CA 03", issuer=root)
+    _, key = lab
+    f = ekcert.check_certificate(0x01C00002, _ek_cert(inter, key.public_key()),
+                                 _Public(key.public_key()), [inter[1]])
+    assert _failed(f) == {"chain"}
+    assert "self-signed root" in next(c.detail for c in f.checks if c.name == "chain")
 
 
 def test_garbage_is_reported_as_unparseable():
