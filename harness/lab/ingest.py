@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def database_url(explicit: str | None) -> str:
     if not url:
         raise ConfigError(f"no lab database: give --db postgresql://... or set {ENV_DB}")
     if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"--db {url!r}: expected a postgresql:// URL")
+        raise ConfigError(f"--db {_redact(url)!r}: expected a postgresql:// URL")
     return url
 
 
@@ -79,20 +80,23 @@ def _check_schema(conn, url: str) -> None:
 
 
 def _redact_text(text: str, url: str) -> str:
-    """``text`` without the password of ``url`` (driver messages may quote it)."""
-    password = _password(url)
-    return text.replace(password, "***") if password else text
+    """``text`` without the passwords of ``url`` (driver messages may quote them)."""
+    for password in _passwords(url):
+        text = text.replace(password, "***")
+    return text
 
 
-def _password(url: str) -> str:
-    if "@" not in url:
-        return ""
-    creds = url.rsplit("@", 1)[0].partition("://")[2]
-    return creds.partition(":")[2]
+def _passwords(url: str) -> list[str]:
+    found = [m.group(1) for m in re.finditer(r"(?i)[?&]password=([^&#]+)", url)]
+    if "@" in url:
+        creds = url.rsplit("@", 1)[0].partition("://")[2]
+        found.append(creds.partition(":")[2])
+    return [p for p in found if p]
 
 
 def _redact(url: str) -> str:
-    """The URL without its password."""
+    """The URL without its password (userinfo or ``password=`` parameter)."""
+    url = re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
     if "@" not in url:
         return url
     head, tail = url.rsplit("@", 1)

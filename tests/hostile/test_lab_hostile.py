@@ -302,3 +302,15 @@ def test_fuzz_store_file_bytes_never_crash_the_reader(tmp_path_factory, blob, ke
     except StoreError:
         pass
     assert (folder / "store.sqlite").read_bytes() == data  # read-only, whatever it was
+
+
+@pytest.mark.parametrize("argv", [
+    ["ingest", "/tmp", "--db", "mysql://lab:hunter2secret@db"],
+    ["ingest", "/tmp", "--db", "postgresql://127.0.0.1:1/x?password=hunter2secret"],
+    ["trend", "--db", "postgresql://lab:hunter2secret@127.0.0.1:1/x"],
+    ["ingest", "/tmp", "--db", "postgresql://lab:hunter2secret@[::1"],
+])
+def test_database_url_errors_never_echo_the_password(argv):
+    proc = tpmhil(*argv)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "hunter2secret" not in proc.stdout + proc.stderr
