@@ -80,6 +80,23 @@ class ImaEntry:
     def template_digest(self, bank: str) -> bytes:
         return hashlib.new(bank, self.hash_input()).digest()
 
+    def ascii_line(self) -> str:
+        """The entry as ``ascii_runtime_measurements`` shows it."""
+        head = f"{self.pcr} {self.template_hash.hex()} {self.template}"
+        if self.template == "ima":
+            return f"{head} {self.file_hash.hex()} {self.path}"
+        sig = f" {self.fields[2].hex()}" if self.template == "ima-sig" and self.fields[2] else ""
+        return f"{head} {self.file_alg}:{self.file_hash.hex()} {self.path}{sig}"
+
+
+def ng_entry(index: int, path: str, file_alg: str, file_hash: bytes, pcr: int = 10,
+             template_hash_alg: str = "sha1") -> ImaEntry:
+    """An ``ima-ng`` entry as the kernel would list it (for synthetic runtime lists)."""
+    fields = [_dng(file_alg, file_hash), path.encode() + b"\x00"]
+    e = ImaEntry(index, f"entry {index}", pcr, b"", "ima-ng", fields, file_alg, file_hash, path)
+    e.template_hash = e.template_digest(template_hash_alg)
+    return e
+
 
 @dataclass
 class ImaList:

@@ -146,3 +146,12 @@ def test_eventlog_ima_command(entries, tmp_path, capsys):
     assert main(["eventlog", "ima", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "entry #7 (line 8)" in err
+
+
+def test_ascii_line_and_ng_entry_round_trip(entries):
+    lst = imalib.parse_ascii(_ascii(entries))
+    assert [e.ascii_line() for e in lst.entries] == [m.ascii() for m in entries]
+    made = imalib.ng_entry(0, "/usr/bin/x", "sha256", bytes(range(32)))
+    again = imalib.parse_ascii(made.ascii_line().encode()).entries[0]
+    assert again.fields == made.fields and not imalib.check_template_hashes(
+        imalib.ImaList("x", [again])).bad
