@@ -312,3 +312,49 @@ def test_fuzz_typed_payload_parsers(payload):
         p.AliveInfo.decode(payload)
     except p.GatewayFrameError:
         pass
+
+
+@pytest.fixture
+def can_gateway():
+    """A gateway simulator on a python-can virtual channel, reached through a can:// target."""
+    from harness.swtpm_process import SwtpmOptions, SwtpmProcess
+
+    process = SwtpmProcess(SwtpmOptions(ek_certs=False))
+    channel = f"hostile{uuid4_hex()}"
+    target = open_target(f"can://virtual/{channel}?fd=0&backend=swtpm://127.0.0.1:{process.port}"
+                         "%3Fdisposable=1")
+    try:
+        transport = target.open()
+        transport.exchange(struct.pack(">HIIH", 0x8001, 12, 0x144, 0))  # TPM2_Startup(CLEAR)
+        yield channel, target, transport
+    finally:
+        target.close()
+        process.stop()
+
+
+def uuid4_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[__import__("hypothesis").HealthCheck.function_scoped_fixture])
+@given(frames=st.lists(st.tuples(st.sampled_from([0x7E0, 0x7E8, 0x123]), st.binary(max_size=8)),
+                       max_size=10))
+def test_fuzz_can_noise_frames_never_break_the_gateway(can_gateway, frames):
+    """Random ISO-TP-looking frames on the gateway's own identifiers (the bus is shared,
+    any node may send): the simulator survives, nothing is executed twice, and the host's
+    next command still gets the chip's answer (after the protocol's own recovery)."""
+    import can
+
+    channel, target, transport = can_gateway
+    simulator = target.bridge.simulator
+    with can.Bus(interface="virtual", channel=channel) as noise:
+        for arbitration_id, data in frames:
+            noise.send(can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=False))
+    executed = simulator.stats["commands"]
+    response = transport.exchange(GET_RANDOM_8)
+    assert rc_of(response) == 0 and len(response) == 10 + 2 + 8
+    assert simulator.stats["commands"] <= executed + 1 + len(frames)
+    assert target.bridge.simulator._thread is not None and target.bridge.simulator._thread.is_alive()
