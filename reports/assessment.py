@@ -196,7 +196,9 @@ def suite_windows(run: RunData) -> dict[str, tuple[float, float]]:
 
 
 def _measured(samples: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """min/max/mean per measured quantity (the chamber's set point is a setting, not a measurement)."""
     out = {}
+    samples = samples[samples["quantity"] != "set_point"]
     for (qty, unit), grp in sorted(samples.groupby(["quantity", "unit"]), key=lambda g: g[0]):
         out[str(qty)] = {"unit": unit, "min": float(grp["value"].min()), "max": float(grp["value"].max()),
                          "mean": float(grp["value"].mean()), "samples": len(grp)}

@@ -20,7 +20,8 @@ from reports.assessment import VERDICTS, Assessment, point_conditions
 from reports.campaign_view import events_rows, harness_reason, stressed_points
 from reports.catalogue import Catalogue
 from reports.plots import point_outcome_plot, telemetry_plot
-from reports.provenance_view import NOT_RECORDED, provenance_rows, read_provenance, run_facts
+from reports.provenance_view import (NOT_RECORDED, printable, provenance_rows, read_provenance,
+                                     run_facts)
 from reports.run_data import RunData
 from reports.security_figures import security_checks
 
@@ -99,9 +100,9 @@ def _environment(run: RunData) -> dict[str, Any] | None:
 
 
 def _run_verdict(run: RunData) -> str:
-    """The run's own verdict: summary.json's, else its command's (audit, attestation)."""
+    """The run's own verdict: its command's (audit, attestation), else summary.json's."""
     summary = run.summary
-    for key in ("verdict", "audit", "attestation"):
+    for key in ("audit", "attestation", "verdict"):   # the command's own verdict first
         if summary.get(key):
             return str(summary[key])
     return NOT_RECORDED
@@ -226,6 +227,7 @@ def render_html(context: dict[str, Any], out: Path) -> Path:
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["css_string"] = css_string
+    env.filters["printable"] = printable
     out.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
     return out
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
-from reports.redact import redact_url_credentials
+from reports.redact import redact_json
 
 NOT_RECORDED = "not recorded"
 PROVENANCE_FILE = "provenance.json"
@@ -64,7 +65,7 @@ def read_provenance(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(redact_url_credentials(path.read_text(encoding="utf-8")))
+        data = redact_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -141,13 +142,36 @@ def provenance_rows(folder: Path) -> dict[str, Any]:
             "missing": missing}
 
 
+def printable(text: Any) -> str:
+    """``text`` with control and unassigned characters dropped, blanks collapsed.
+
+    Vendor strings come from TPM_PT_VENDOR_STRING_1..4: four raw bytes each,
+    which some chips fill with zeros or binary.
+    """
+    kept = "".join(c for c in str(text) if c.isprintable() and unicodedata.category(c) != "Co")
+    return " ".join(kept.split())
+
+
 def _chip_from(value: Any) -> str:
     if isinstance(value, dict):
-        parts = [str(value.get("manufacturer") or ""), str(value.get("vendor") or "").strip()]
+        parts = [printable(value.get("manufacturer") or ""), printable(value.get("vendor") or "")]
         if value.get("firmware"):
-            parts.append(f"firmware {value['firmware']}")
+            parts.append(f"firmware {printable(value['firmware'])}")
         return " ".join(p for p in parts if p)
-    return str(value or "")
+    return printable(value or "")
+
+
+def _matching_profile(chip: dict[str, Any]) -> str:
+    """The bundled chip profile whose identity matches, named as matched (the run recorded none)."""
+    if not isinstance(chip, dict) or not chip.get("manufacturer"):
+        return ""
+    from harness.chip_profile import profile_for_chip
+
+    try:
+        found = profile_for_chip(str(chip["manufacturer"]), str(chip.get("vendor") or ""))
+    except Exception:   # a broken profile file must not stop the report
+        return ""
+    return f"{found.name} (matched by chip identity; the run recorded none)" if found else ""
 
 
 def run_facts(run) -> dict[str, str]:
@@ -172,5 +196,7 @@ def run_facts(run) -> dict[str, str]:
     prov_chip = prov.get("chip") if isinstance(prov.get("chip"), dict) else {}
     profile = (run.profile.get("name") or meta.get("profile_name") or summary.get("profile")
                or prov_chip.get("profile") or prov.get("profile"))
+    if not profile:
+        profile = _matching_profile(run.identity or prov_chip)
     return {"target": target or NOT_RECORDED, "chip": chip or NOT_RECORDED,
             "profile": str(profile) if profile else NOT_RECORDED}

@@ -21,7 +21,7 @@ from harness.errors import StoreError
 from harness.results.run_folder import RunFolder
 from harness.results.safe_names import UnsafeNameError, safe_component
 from harness.results.store import STORE_FILE
-from reports.redact import redact, redact_url_credentials
+from reports.redact import redact, redact_json, redact_url_credentials
 
 TABLES = ("tests", "exchanges", "telemetry", "points", "events", "artifacts")
 # The files every package carries under data/<run-id>/ themselves.
@@ -140,8 +140,12 @@ class RunData:
 
 
 def _scrubbed(value: Any) -> Any:
-    """``value`` with credentials in URLs removed (JSON round trip)."""
-    return json.loads(redact_url_credentials(json.dumps(value, default=str)))
+    """``value`` as JSON data with every string scrubbed, member by member.
+
+    (Scrubbing the JSON text itself could break it: a secret-named member with a
+    list value, e.g. ``"hierarchy_auth_set": []``, lost its opening bracket.)
+    """
+    return redact_json(json.loads(json.dumps(value, default=str)))
 
 
 def rig_text(rig: Any) -> str:
@@ -161,7 +165,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     if path.is_symlink() or not path.is_file():
         raise StoreError(f"{path}: not a regular file (symbolic links are not followed)")
     try:
-        data = json.loads(redact_url_credentials(path.read_bytes().decode("utf-8")))
+        data = redact_json(json.loads(path.read_bytes().decode("utf-8")))
     except (OSError, ValueError) as exc:
         raise StoreError(f"{path}: not readable JSON ({type(exc).__name__}: "
                          f"{str(exc)[:120]})") from None
