@@ -98,6 +98,29 @@ def evidence(tmp_path_factory):
         board.run("tpm2_quote", "-c", "ak.ctx", "-l", f"sha1:{PCRS}+sha256:{PCRS}+sha384:{PCRS}",
                   "-q", nonce, "-m", "quote.msg", "-s", "quote.sig", "-o", "quote.pcrs",
                   "-g", "sha256")
+        # tpm2_quote -F values (tpm2-tools 5.4 has no "marshaled" yet: built in the test)
+        board.run("tpm2_quote", "-c", "ak.ctx", "-l", f"sha1:{PCRS}+sha256:{PCRS}+sha384:{PCRS}",
+                  "-q", nonce, "-m", "other.msg", "-s", "other.sig", "-o", "quote.pcrs.values",
+                  "-F", "values", "-g", "sha256")
+        # an ECDSA AK under the same EK, in its own folder with its own challenge
+        ecc, ecc_lab = root / "board-ecc", root / "lab-ecc"
+        ecc.mkdir()
+        for name in ("ek.crt", "ek.pub", "ek.ctx", "binary_bios_measurements",
+                     "ascii_runtime_measurements"):
+            shutil.copy(board_dir / name, ecc / name)
+        board_ecc = Board(process.port, ecc)
+        board_ecc.run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g",
+                      "sha256", "-s", "ecdsa", "-u", "ak.pub", "-n", "ak.name", "-r", "ak.priv")
+        assert main(["attest", "--make-challenge", str(ecc_lab), "--ek-cert", str(ecc / "ek.crt"),
+                     "--ak-public", str(ecc / "ak.pub")]) == 0
+        _activate(board_ecc, ecc_lab / "cred.out", "actcred.out")
+        board_ecc.run("tpm2_quote", "-c", "ak.ctx", "-l", f"sha256:{PCRS}", "-q",
+                      (ecc_lab / "nonce.hex").read_text().strip(), "-m", "quote1.msg",
+                      "-s", "quote1.sig", "-o", "quote1.pcrs", "-g", "sha256")
+        board_ecc.run("tpm2_quote", "-c", "ak.ctx", "-l",
+                      f"sha1:{PCRS}+sha256:{PCRS}+sha384:{PCRS}", "-q",
+                      (ecc_lab / "nonce.hex").read_text().strip(), "-m", "quote.msg",
+                      "-s", "quote.sig", "-o", "quote.pcrs", "-g", "sha256")
         # the same TPM with tpm2_makecredential (run offline on the lab host, -T none)
         mc = root / "lab-tpm2-tools"
         mc.mkdir()
@@ -270,3 +293,61 @@ def test_altered_ima_list_fails_template_hash_and_pcr10(evidence, tmp_path, caps
     assert line.split()[0] == "FAIL" and "IMA entry #3 (line 4, /usr/sbin/plc-runtime)" in line
     line = next(ln for ln in out.splitlines() if "ima: replay vs PCR 10" in ln)
     assert line.split()[0] == "FAIL" and "!= quoted PCR 10" in line
+
+
+def _marshaled(values_file: Path) -> bytes:
+    """tpm2-tools' -F marshaled layout (lib/pcr.c pcr_fwrite_marshaled): TPML_PCR_SELECTION,
+    UINT32 count and TPML_DIGESTs (8 digests at most each), big-endian TPM wire format."""
+    import struct
+
+    data, sizes = values_file.read_bytes(), {"sha1": 20, "sha256": 32, "sha384": 48}
+    pcrs = [int(p) for p in PCRS.split(",")]
+    bits = bytes(sum(1 << (p - 8 * j) for p in pcrs if 8 * j <= p < 8 * j + 8) for j in range(3))
+    out = struct.pack(">I", 3) + b"".join(struct.pack(">HB", alg, 3) + bits
+                                          for alg in (0x0004, 0x000B, 0x000C))
+    digests, pos = [], 0
+    for bank in ("sha1", "sha256", "sha384"):
+        for _p in pcrs:
+            digests.append(data[pos:pos + sizes[bank]])
+            pos += sizes[bank]
+    chunks = [digests[i:i + 8] for i in range(0, len(digests), 8)]
+    out += struct.pack(">I", len(chunks))
+    for chunk in chunks:
+        out += struct.pack(">I", len(chunk)) + b"".join(struct.pack(">H", len(d)) + d
+                                                       for d in chunk)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["values", "marshaled"])
+def test_other_pcr_file_formats(evidence, tmp_path, capsys, fmt):
+    _root, board_dir, lab, _nonce = evidence
+    ev = _copy(board_dir, tmp_path)
+    (ev / "quote.pcrs").write_bytes((ev / "quote.pcrs.values").read_bytes() if fmt == "values"
+                                    else _marshaled(ev / "quote.pcrs.values"))
+    rc, out, _run = _verify(ev, tmp_path, capsys, "--challenge", str(lab))
+    assert rc == 0, out
+    assert f"quote.pcrs ({fmt}) hashes to the quote's pcrDigest" in out
+
+
+def test_ecdsa_ak(evidence, tmp_path, capsys):
+    root, _board_dir, _lab, _nonce = evidence
+    rc, out, _run = _verify(root / "board-ecc", tmp_path, capsys, "--challenge",
+                            str(root / "lab-ecc"), "--golden", str(GOLDEN))
+    assert rc == 0, out
+    line = next(ln for ln in out.splitlines() if " replay vs quoted PCRs " in ln)
+    assert line.split()[0] == "PASS" and "24 PCR values in 3 banks" in line
+    doc = json.loads(next((tmp_path / "results").iterdir()).joinpath(
+        "evidence", "attestation", "quote.json").read_text())
+    assert any("ecdsa-sha256 signature" in c["detail"] for c in doc["checks"])
+
+
+def test_a_quote_lacking_a_bank_of_the_log_fails_the_selection(evidence, tmp_path, capsys):
+    """sha1 and sha384 digests the quote does not cover are not attested."""
+    root, _board_dir, _lab, _nonce = evidence
+    ev = _copy(root / "board-ecc", tmp_path)
+    for part in ("msg", "sig", "pcrs"):
+        shutil.copy(ev / f"quote1.{part}", ev / f"quote.{part}")
+    rc, out, _run = _verify(ev, tmp_path, capsys, "--challenge", str(root / "lab-ecc"))
+    assert rc == 1
+    line = next(ln for ln in out.splitlines() if ln.split()[:2] == ["FAIL", "quote"])
+    assert "lacks sha1 PCR 0" in line and "every bank of the log" in line
