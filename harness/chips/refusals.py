@@ -33,6 +33,10 @@ CC_PCR_READ, CC_PCR_ALLOCATE, CC_HASH, CC_HASH_SEQUENCE_START = 0x17E, 0x12B, 0x
 # NV_ChangeAuth, ObjectChangeAuth, PCR_SetAuthValue, HMAC_Start, HashSequenceStart,
 # StartAuthSession (nonceCaller).
 _FIRST_PARAM_DIGEST = {0x129, 0x12A, 0x13B, 0x150, 0x183, 0x15B, 0x186, 0x176}
+# Commands whose first parameter is a TPM2B_DATA (qualifyingData): at most sizeof(TPMT_HA)
+# = 2 + TPM_PT_MAX_DIGEST (Part 2 §10.4.3). GetCommandAuditDigest, Certify, CertifyCreation,
+# GetTime, GetSessionAuditDigest, Quote, NV_Certify, CertifyX509 (reserved).
+_FIRST_PARAM_DATA = {0x133, 0x148, 0x14A, 0x14C, 0x14D, 0x158, 0x184, 0x197}
 
 
 def rc_response(rc: int) -> bytes:
@@ -84,6 +88,9 @@ class Refusals:
                 return _rc(RC_SIZE, 1)
             if cc != CC_HASH_SEQUENCE_START:
                 return 0
+        if cc in _FIRST_PARAM_DATA and digest_max is not None:
+            n = struct.unpack_from(">H", command, pos)[0]
+            return _rc(RC_SIZE, 1) if n > digest_max + 2 else 0
         if cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED) and digest_max is not None:
             # inSensitive: TPM2B_SENSITIVE_CREATE { size, userAuth (TPM2B_AUTH), data }
             if struct.unpack_from(">H", command, pos + 2)[0] > digest_max:

@@ -118,9 +118,10 @@ def test_quote_pcr_digest_and_clock(tpm, primary):
                   "TPM_RC_SIZE")
 @pytest.mark.requirement(*REQ)
 @needs(OWNER, *P256, "bank:sha256", "cc:TPM2_Quote")
-def test_quote_oversized_nonce(tpm, primary, raw_pw):
+def test_quote_oversized_nonce(tpm, primary, raw_pw, caps):
     ak, _ = _ak(primary)
-    params = struct.pack(">H", 67) + b"q" * 67 + struct.pack(">H", TPM2_ALG.NULL) \
+    size = caps.max_digest + 2 + 1  # a TPM2B_DATA holds sizeof(TPMT_HA) (Part 2 §10.4.3)
+    params = struct.pack(">H", size) + b"q" * size + struct.pack(">H", TPM2_ALG.NULL) \
         + TPML_PCR_SELECTION.parse("sha256:0").marshal()
     rc, _ = raw_pw(0x158, [tpm.tr_get_tpm_handle(ak)], params)
     assert rc == 0x095 + 0x140, hex(rc)  # TPM_RC_SIZE (parameter 1)

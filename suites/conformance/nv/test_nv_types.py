@@ -93,6 +93,23 @@ def test_ordinary_index_write_read_name_undefine(tpm, raw):
     assert rc == 0x18B, hex(rc)  # TPM_RC_HANDLE (handle 1)
 
 
+@pytest.mark.spec("TPM 2.0 Part 3 §31.5 NV_Write, §31.13 NV_Read in blocks of the chip's "
+                  "TPM_PT_NV_BUFFER_MAX, over an index larger than one block")
+@pytest.mark.requirement(*REQ)
+@needs("pt:nv_buffer_max>=16", "pt:nv_index_max>=32")
+@verifies("NV_Write", "NV_Read")
+def test_large_index_in_nv_buffer_max_blocks(tpm, caps):
+    block = caps.nv_buffer_max
+    size = min(caps.nv_index_max, 2 * block + 16)  # more than one block where the chip allows
+    data = bytes((i * 7 + 3) & 0xFF for i in range(size))
+    nv = _define(tpm, 13, size=size)
+    for offset in range(0, size, block):
+        tpm.nv_write(nv, data[offset:offset + block], offset, ESYS_TR.OWNER)
+    read = b"".join(bytes(tpm.nv_read(nv, min(block, size - offset), offset, ESYS_TR.OWNER))
+                    for offset in range(0, size, block))
+    assert read == data
+
+
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §31.13 NV_Read of an unwritten index is TPM_RC_NV_UNINITIALIZED")
 @pytest.mark.requirement(*REQ)
