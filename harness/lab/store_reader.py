@@ -146,24 +146,35 @@ class StoreReader:
         """
         self._check_columns(table)
         t = _ident(table)
+        checks = list(self._checks(table))
+        # one scan in the common case (all good); the per-check queries only name a bad row
+        if not self._query(f"SELECT 1 FROM {t} WHERE {' OR '.join(f'({w})' for _, w, _ in checks)} "
+                           "LIMIT 1"):
+            return
+        for name, where, problem in checks:
+            c = _ident(name)
+            bad = self._query(f"SELECT rowid, typeof({c}) FROM {t} WHERE {where} LIMIT 1")
+            if bad:
+                raise StoreError(f"{self.path}: table {table}, row {bad[0][0]}, column "
+                                 f"{name}: {problem} (found {bad[0][1]})")
+
+    @staticmethod
+    def _checks(table: str):
+        """(column, SQL condition true for a bad value, problem) for every column of ``table``."""
         for name, kind, nullable in COLUMNS[table]:
             c = _ident(name)
             types = ", ".join(f"'{x}'" for x in _ALLOWED_TYPES[kind] + (("null",) if nullable else ()))
-            checks = [(f"typeof({c}) NOT IN ({types})", f"expected {kind}"
-                       + (" or NULL" if nullable else ""))]
+            yield name, f"typeof({c}) NOT IN ({types})", f"expected {kind}" + (
+                " or NULL" if nullable else "")
             if kind == "real":
-                checks.append((f"abs({c}) > 1.7976931348623157e308", "not a finite number"))
+                yield name, (f"typeof({c}) = 'real' AND ({c} > 1.7976931348623157e308 "
+                             f"OR {c} < -1.7976931348623157e308)"), "not a finite number"
             if kind == "int32":
-                checks.append((f"{c} NOT BETWEEN {INT32[0]} AND {INT32[1]}", "out of 32-bit range"))
+                yield name, f"{c} NOT BETWEEN {INT32[0]} AND {INT32[1]}", "out of 32-bit range"
             if kind in ("text", "json"):
-                checks.append((f"instr({c}, char(0)) > 0", "contains a NUL character"))
+                yield name, f"instr({c}, char(0)) > 0", "contains a NUL character"
             if kind == "json":
-                checks.append((f"json_valid({c}) = 0", "not JSON"))
-            for where, problem in checks:
-                bad = self._query(f"SELECT rowid, typeof({c}) FROM {t} WHERE {where} LIMIT 1")
-                if bad:
-                    raise StoreError(f"{self.path}: table {table}, row {bad[0][0]}, column "
-                                     f"{name}: {problem} (found {bad[0][1]})")
+                yield name, f"json_valid({c}) = 0", "not JSON"
 
     def rows(self, table: str) -> tuple[list[str], list[tuple]]:
         """Column names (from the schema) and rows of ``table``, in insertion order."""
