@@ -20,7 +20,8 @@ import pandas as pd
 from reports.provenance_view import utc
 
 _TIME_FIELDS = ("t", "t_start", "t_end", "time", "started", "finished")
-_TSS_VAGUE = re.compile(r"catch all|not otherwise specified|general failure", re.IGNORECASE)
+_TSS_VAGUE = re.compile(r"catch all|not otherwise specified|general failure"
+                        r"|^\S+\.py:\d+: \w+$", re.IGNORECASE)   # or pytest's bare "file.py:12: Error"
 _HARNESS_LINE = re.compile(r"^E\s+(\w*(Error|Exception)\b.*)$", re.MULTILINE)
 
 
@@ -75,9 +76,14 @@ def harness_reason(message: str, longrepr: str, exchange_errors: list[str]) -> s
         return message
     errors = [e for e in exchange_errors if e]
     if errors:
-        return f"{errors[-1]} (the TSS reported: {message})"
+        return f"{errors[-1]} (reported as: {message})"
     for match in _HARNESS_LINE.finditer(longrepr or ""):
         line = match.group(1)
         if not _TSS_VAGUE.search(line) and "TSS2_Exception" not in line:
-            return f"{line} (the TSS reported: {message})"
+            return f"{line} (reported as: {message})"
+    # pytest's bare "file.py:12: AssertionError": the first assertion line says more
+    location = re.match(r"^\S+\.py:\d+: (\w+)$", message or "")
+    for line in re.findall(r"(?m)^E\s+(.+)$", longrepr or ""):
+        if location and not _TSS_VAGUE.search(line) and "TSS2_Exception" not in line:
+            return f"{location.group(1)}: {line.strip()} (reported as: {message})"
     return message

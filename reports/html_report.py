@@ -56,7 +56,8 @@ def command_coverage(run: RunData) -> dict[str, Any]:
 def _command_log(run: RunData, nodeid: str, point_id: str | None) -> tuple[list[dict[str, Any]], int]:
     """The first MAX_LOG_ROWS exchanges of one test at one point, and how many there were."""
     ex = run.exchanges
-    sel = ex[ex["test"] == nodeid]
+    # the test's own commands and those the harness sent for it (``cleanup:<nodeid>``...)
+    sel = ex[(ex["test"] == nodeid) | ex["test"].str.endswith(":" + nodeid)]
     sel = sel[sel["point_id"].isna()] if point_id is None else sel[sel["point_id"] == point_id]
     return [{"seq": int(r.seq), "time": _utc(r.t_start), "command": r.command, "rc": r.rc_name,
              "duration_ms": r.duration_s * 1e3, "cmd_size": int(r.cmd_size),
