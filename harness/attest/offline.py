@@ -61,9 +61,16 @@ REQUIRED = ("eventlog", "message", "signature", "pcrs", "ak")
 
 
 def find(folder: Path, role: str) -> Path | None:
+    """The first file of ``role`` in the folder. The folder comes from the board: a
+    symbolic link (which could make the lab host copy its own files into the evidence)
+    or anything but a regular file is refused."""
     for name in FILES[role]:
-        if (folder / name).is_file():
-            return folder / name
+        path = folder / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise tf.EvidenceFileError(f"evidence folder {folder}: {name} is not a regular "
+                                       "file (symbolic links and devices are refused)")
+        if path.is_file():
+            return path
     return None
 
 

@@ -159,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
         from harness.attest.ima import MAX_LIST
         from harness.attest.tpm2_files import read_file
 
-        result.inputs[Path(args.ima_list).name] = read_file(args.ima_list, "IMA list", MAX_LIST)
+        name = Path(args.ima_list).name
+        if not name.endswith("runtime_measurements") or name.startswith("."):
+            name = "ima_runtime_measurements"
+        result.inputs[name] = read_file(args.ima_list, "IMA list", MAX_LIST)
     folder = RunFolder.create(args.results, kind="attest")
     try:
         folder.store.set_meta("target", described)

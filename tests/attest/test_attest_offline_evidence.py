@@ -351,3 +351,13 @@ def test_a_quote_lacking_a_bank_of_the_log_fails_the_selection(evidence, tmp_pat
     assert rc == 1
     line = next(ln for ln in out.splitlines() if ln.split()[:2] == ["FAIL", "quote"])
     assert "lacks sha1 PCR 0" in line and "every bank of the log" in line
+
+
+def test_a_symlink_in_the_evidence_folder_is_refused(evidence, tmp_path, capsys):
+    """The folder comes from the board: a link must not pull lab-host files into evidence."""
+    _root, board_dir, lab, _nonce = evidence
+    ev = _copy(board_dir, tmp_path)
+    (ev / "ek.crt").unlink()
+    (ev / "ek.crt").symlink_to("/etc/hostname")
+    rc, out, _run = _verify(ev, tmp_path, capsys, "--challenge", str(lab))
+    assert rc == 2 and out.count("error:") == 1 and "ek.crt is not a regular file" in out
