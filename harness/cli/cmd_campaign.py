@@ -65,10 +65,11 @@ def _interrupt(signum, frame) -> None:  # noqa: ANN001
 def run(args: argparse.Namespace) -> int:
     from rigs.campaign.analysis import analyze
     from rigs.campaign.model import load_campaign
-    from rigs.campaign.runner import CampaignRunner
+    from rigs.campaign.runner import CampaignRunner, pick_target
     from rigs.campaign.verdict import EXIT, campaign_verdict
 
     campaign = load_campaign(args.file)
+    pick_target(campaign.targets)  # a set-up error: before any results folder exists
     if args.resume is None:
         folder = RunFolder.create(args.results, new_run_id(f"{campaign.name}-"), kind="campaign")
     else:

@@ -387,3 +387,11 @@ def test_drivers_themselves_refuse_non_finite_numbers():
         finally:
             psu.close()
             chamber.close()
+
+
+def test_campaign_with_no_available_target_is_a_set_up_error(tmp_path):
+    path = campaign_file(tmp_path, "points: [{temperature_c: 25}]\n")
+    path.write_text(path.read_text().replace("target: swtpm", "target: 'swtpm?bogus=1'"))
+    proc = tpmhil("campaign", str(path), "--results", str(tmp_path / "results"))
+    assert_one_line_error(proc, "no campaign target is available", "bogus")
+    assert not (tmp_path / "results").exists()
