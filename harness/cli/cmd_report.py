@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     _, manifest = read_manifest(out)
     signer = manifest.get("signer", {})
     print(f"evidence package: {out} ({time.monotonic() - started:.1f} s)")
-    print(f"requirements: {totals['pass']} pass, {totals['fail']} fail, "
-          f"{totals['not covered']} not covered")
+    from reports.assessment import VERDICTS
+
+    print("requirements: " + ", ".join(f"{totals.get(state, 0)} {state}" for state in VERDICTS))
     print(f"signed by: {signer.get('kind')} key {signer.get('fingerprint')}"
           + (f" in TPM with EK {signer.get('ek_public_sha256', '')[:16]}..."
              if signer.get("kind") == "tpm-ecdsa-p256" else ""))
