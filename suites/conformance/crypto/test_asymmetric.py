@@ -22,6 +22,7 @@ from harness.tpm.wire import build_command
 from tpm2_pytss import TSS2_Exception
 from harness.reference.names import object_name
 from harness.tpm.software import public_key, tpm_public_from_key
+from suites.conformance.crypto.weierstrass import Curve
 
 pytestmark = [pytest.mark.conformance]
 
@@ -121,6 +122,39 @@ def test_ecdsa_sign_verified_in_software_and_by_chip(tpm, primary, curve):
     public_key(pub).verify(_ecc_sig(sig), message, ec.ECDSA(chash))
     ticket = tpm.verify_signature(key, digest, sig)
     assert ticket.tag == TPM2_ST.VERIFIED
+
+
+def _int(tpm2b) -> int:
+    return int.from_bytes(bytes(tpm2b), "big")
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §14.8 TPM2_ECC_Parameters and §20.2 TPM2_Sign on every curve "
+                  "in TPM_CAP_ECC_CURVES: the key is on the reported curve and its ECDSA "
+                  "signature verifies in software from the reported parameters")
+@pytest.mark.requirement(*REQ)
+@needs("alg:ecc", "alg:ecdsa", "alg:sha256", "cc:TPM2_ECC_Parameters")
+@verifies("ECC_Parameters", "Sign")
+def test_every_reported_curve_signs(tpm, caps):
+    curves = sorted(c for c in caps.curves if hasattr(TPM2_ECC, c.upper()))
+    assert curves, f"the chip lists ECC but no curve TPM2_ECC knows: {sorted(caps.curves)}"
+    digest = hashlib.sha256(b"every curve").digest()
+    for name in curves:
+        curve_id = getattr(TPM2_ECC, name.upper())
+        params = tpm.ecc_parameters(curve_id)
+        curve = Curve(p=_int(params.p), a=_int(params.a), b=_int(params.b),
+                      g=(_int(params.gX), _int(params.gY)), n=_int(params.n))
+        assert curve.p.bit_length() == params.keySize, f"{name}: p is not keySize bits"
+        assert curve.on_curve(curve.g), f"{name}: the base point is not on the curve"
+        public = TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256:null", objectAttributes=SIGN)
+        public.publicArea.parameters.eccDetail.curveID = curve_id
+        key, out, _, _, _ = tpm.create_primary(None, public, ESYS_TR.NULL)
+        q = (_int(out.publicArea.unique.ecc.x), _int(out.publicArea.unique.ecc.y))
+        assert curve.on_curve(q), f"{name}: the chip's public key is not on the curve"
+        sig = tpm.sign(key, digest, _scheme(TPM2_ALG.ECDSA), _ticket())
+        assert curve.ecdsa_verify(q, digest, _int(sig.signature.ecdsa.signatureR),
+                                  _int(sig.signature.ecdsa.signatureS)), \
+            f"{name}: the chip's ECDSA signature does not verify in software"
+        tpm.flush_context(key)
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §20.2 TPM2_Sign RSASSA and RSAPSS")
