@@ -135,7 +135,10 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.time()
     log = read_eventlog(args.eventlog)  # a malformed log stops here with one clear error
-    log_bytes = open(args.eventlog, "rb").read()
+    from harness.attest.eventlog import MAX_LOG_SIZE
+    from harness.attest.tpm2_files import read_file
+
+    log_bytes = read_file(args.eventlog, "event log", MAX_LOG_SIZE)
     golden = load_golden(args.golden) if args.golden else None
     pcrs = parse_pcr_list(args.pcrs) if args.pcrs else None
     ima_check = None
