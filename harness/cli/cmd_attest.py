@@ -30,7 +30,8 @@ from harness.results.exchange_log import ExchangeLog
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
 
 COMMAND = "attest"
-HELP = "enroll an AK through the EK, quote, replay the event log and judge each boot stage"
+HELP = ("enroll an AK through the EK, quote, replay the event log and judge each boot stage "
+        "(live, or --offline from files collected with tpm2-tools)")
 KERNEL_LOG = "/sys/kernel/security/tpm0/binary_bios_measurements"
 
 
