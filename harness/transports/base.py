@@ -166,8 +166,9 @@ class Transport(abc.ABC):
 
         A response TPM_RC_RETRY, TPM_RC_YIELDED or TPM_RC_TESTING sends the
         same command again after a pause (doubling), each attempt its own
-        record in the log (``retries`` = the resend's number), until another
-        answer comes or :attr:`warning_resend` is exhausted.
+        record in the log (the warning answers stay there, so a resend is the
+        record after one with a warning code), until another answer comes or
+        :attr:`warning_resend` is exhausted.
 
         Args:
             timeout_s: an upper bound from the caller; the command's TCG
@@ -209,8 +210,9 @@ class Transport(abc.ABC):
             cap = policy.max_pause_testing_s if rc == TPM_RC_TESTING else policy.max_pause_s
             pause = min(pause * 2, cap)
             resends += 1
+            # Each attempt is its own record (the warning answers stay in the log);
+            # ``retries`` keeps counting bus-level recovery only.
             self.transmit(command)
-            self.counters.retries += resends
             response = self._receive_once(timeout_s)
             rc = HEADER.unpack_from(response)[2]
         return response
