@@ -190,15 +190,15 @@ def test_change_pps(tpm):
 
 
 @needs("owner")
-@verifies("ChangeEPS", "ChangePPS")
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §24.10/§24.11 ChangeEPS/ChangePPS need platform "
                   "authorization (TPM_RC_VALUE for owner)")
 @pytest.mark.requirement(*REQ)
-def test_change_seeds_need_platform(raw_pw):
-    for code in (0x124, 0x125):  # ChangeEPS, ChangePPS
-        rc, _ = raw_pw(code, [0x40000001])
-        assert rc == 0x184, hex(rc)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=verifies(n), id=n)
+                                  for n in ("ChangeEPS", "ChangePPS")])
+def test_change_seeds_need_platform(raw_pw, name):
+    rc, _ = raw_pw(command_code(name), [0x40000001])
+    assert rc == 0x184, hex(rc)
 
 
 @destructive
@@ -256,13 +256,16 @@ def test_pp_commands_without_physical_presence(tpm, raw_pw):
 
 
 @needs("owner")
-@verifies("PP_Commands", "SetAlgorithmSet")
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §26.2/§26.3 PP_Commands and SetAlgorithmSet need platform "
                   "authorization (TPM_RC_VALUE for owner)")
 @pytest.mark.requirement(*REQ)
-def test_platform_commands_refuse_owner(raw_pw):
-    rc, _ = raw_pw(command_code("PP_Commands"), [0x40000001], struct.pack(">II", 0, 0))
-    assert rc == 0x184, hex(rc)
-    rc, _ = raw_pw(command_code("SetAlgorithmSet"), [0x40000001], struct.pack(">I", 0))
+@pytest.mark.parametrize("name, params", [
+    pytest.param("PP_Commands", struct.pack(">II", 0, 0), marks=verifies("PP_Commands"),
+                 id="PP_Commands"),
+    pytest.param("SetAlgorithmSet", struct.pack(">I", 0), marks=verifies("SetAlgorithmSet"),
+                 id="SetAlgorithmSet"),
+])
+def test_platform_commands_refuse_owner(raw_pw, name, params):
+    rc, _ = raw_pw(command_code(name), [0x40000001], params)
     assert rc == 0x184, hex(rc)

@@ -194,13 +194,22 @@ def test_pcr_auth_policy(tpm, tpm_raw):
 
 
 @pytest.mark.negative
-@verifies("PCR_SetAuthValue", "PCR_SetAuthPolicy")
+@verifies("PCR_SetAuthValue")
 @pytest.mark.spec("TPM 2.0 Part 3 §22.7 PCR_SetAuthValue of a PCR outside the auth group is "
-                  "TPM_RC_VALUE; §22.6 SetAuthPolicy needs platform auth")
+                  "TPM_RC_VALUE")
 @pytest.mark.requirement(*REQ)
-def test_pcr_set_auth_refused(tpm, raw_pw, expect_rc):
+def test_pcr_set_auth_value_refused(tpm, expect_rc):
     with expect_rc(0x084):  # TPM_RC_VALUE: PCR 0 is in no authValue group
         tpm.pcr_set_auth_value(ESYS_TR.PCR0, b"x")
+
+
+@pytest.mark.negative
+@pytest.mark.needs("hierarchy:owner")
+@verifies("PCR_SetAuthPolicy")
+@pytest.mark.spec("TPM 2.0 Part 3 §22.6 PCR_SetAuthPolicy needs platform auth: the owner "
+                  "handle is TPM_RC_VALUE (handle 1)")
+@pytest.mark.requirement(*REQ)
+def test_pcr_set_auth_policy_refused(raw_pw):
     params = struct.pack(">HHI", 0, TPM2_ALG.NULL, 16)
     rc, _ = raw_pw(0x12C, [0x40000001], params)  # owner instead of platform
     assert rc == 0x184, hex(rc)

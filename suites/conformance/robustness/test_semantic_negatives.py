@@ -175,16 +175,26 @@ def test_nv_undefine_special_without_policy_delete(tpm, expect_rc):
         tpm.nv_undefine_space_special(nv, s, ESYS_TR.PLATFORM)
 
 
-@pytest.mark.spec("TPM 2.0 Part 3 §18.5 GetCommandAuditDigest / §31.16 NV_Certify with a "
-                  "storage key as signer is TPM_RC_KEY")
+@pytest.mark.spec("TPM 2.0 Part 3 §18.5 GetCommandAuditDigest with a storage key as signer "
+                  "is TPM_RC_KEY (handle 2)")
 @pytest.mark.requirement(*REQ)
 @needs("hierarchy:owner", "hierarchy:endorsement")
-@verifies("GetCommandAuditDigest", "NV_Certify")
-def test_audit_and_nv_certify_with_non_signing_key(tpm, primary, expect_rc):
+@verifies("GetCommandAuditDigest")
+def test_audit_digest_with_non_signing_key(tpm, primary, expect_rc):
     storage, _ = primary("ecc256:aes128cfb", STORAGE)
     scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.NULL)
     with expect_rc(TPM_RC_KEY + RC_H2):  # signHandle is handle 2
         tpm.get_command_audit_digest(storage, b"", scheme, ESYS_TR.ENDORSEMENT)
+
+
+@pytest.mark.spec("TPM 2.0 Part 3 §31.16 NV_Certify with a storage key as signer is "
+                  "TPM_RC_KEY (handle 1)")
+@pytest.mark.requirement(*REQ)
+@needs("hierarchy:owner")
+@verifies("NV_Certify")
+def test_nv_certify_with_non_signing_key(tpm, primary, expect_rc):
+    storage, _ = primary("ecc256:aes128cfb", STORAGE)
+    scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.NULL)
     nv = _define(tpm, 2, TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD)
     tpm.nv_write(nv, b"12345678", 0, ESYS_TR.OWNER)
     with expect_rc(TPM_RC_KEY + RC_H1):  # signHandle is handle 1

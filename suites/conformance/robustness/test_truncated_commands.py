@@ -75,9 +75,9 @@ def test_every_command_rejects_truncated_buffer(tpm, raw, caps):
 
 @pytest.mark.spec("TPM 2.0 Part 3 §5.4 authorization area (authorizationSize missing)")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.5")
-@pytest.mark.verifies("GetTestResult", "ReadClock")
-@pytest.mark.parametrize("code", sorted(NO_PARAMETER_COMMANDS),
-                         ids=lambda c: NO_PARAMETER_COMMANDS[c])
+@pytest.mark.parametrize("code", [
+    pytest.param(c, marks=pytest.mark.verifies(n), id=n)
+    for c, n in sorted(NO_PARAMETER_COMMANDS.items())])
 def test_parameterless_command_with_sessions_tag_but_no_auth_area(tpm, raw, caps, code):
     if code not in _commands(caps):
         pytest.skip(f"chip lacks {command_name(code)} (TPM_CAP_COMMANDS)")
