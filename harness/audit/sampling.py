@@ -106,9 +106,3 @@ def resolution(sigma_us: float, n_zero: int, n_high: int, mean_high_zeros: float
     return Resolution(sigma_us, se, (z_a + z_b) * se, estimate_us_per_bit + z_b * se,
                       max(PILOT, min(planned, max_samples)))
 
-
-def planned_from_rate(planned: int, seconds_per_sample: float, budget_s: float) -> int:
-    """How many signatures fit in the budget at the rate seen so far."""
-    if seconds_per_sample <= 0:
-        return planned
-    return int(budget_s / seconds_per_sample)
