@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.lab.analysis import RunDiff, diff
 from harness.lab.ingest import ENV_DB, connect, database_url
 from harness.lab.sources import check_complete, load_run
+from harness.lab.names import fraction, non_negative
 
 COMMAND = "diff"
 HELP = "new failures, fixed tests and latency changes from run A to run B (exit 1 on regression)"
@@ -19,11 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_b", metavar="RUN_B", help="candidate: results folder or run id (--db)")
     parser.add_argument("--db", default=None, metavar="URL",
                         help="lab database for run ids (default $TPMHIL_DB)")
-    parser.add_argument("--alpha", type=float, default=1e-3,
+    parser.add_argument("--alpha", type=fraction, default=1e-3,
                         help="significance for latency changes (Mann-Whitney U)")
-    parser.add_argument("--min-change", type=float, default=0.5,
+    parser.add_argument("--min-change", type=non_negative, default=0.5,
                         help="smallest relative latency change reported (0.5 = 50%%)")
-    parser.add_argument("--min-ms", type=float, default=0.5,
+    parser.add_argument("--min-ms", type=non_negative, default=0.5,
                         help="smallest absolute latency change reported, in ms")
 
 

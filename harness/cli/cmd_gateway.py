@@ -20,6 +20,7 @@ from harness.chip_profile import load_profile
 from harness.errors import ConfigError, ProfileError
 from harness.targets.can import CAN_PARAMS, SERIAL_PARAMS, _check_params, can_settings
 from harness.targets.uri import parse_target
+from harness.lab.names import positive_seconds
 
 COMMAND = "gateway"
 HELP = "run the CAN/serial gateway simulator, bridging to a TPM target"
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tpm", default="swtpm", metavar="URI",
                         help="target the gateway forwards to (default: a spawned swtpm)")
     parser.add_argument("--faults", default="", help="fault plan, e.g. 'lose@3,busy@5:2' (see docs)")
-    parser.add_argument("--duration", type=float, default=None, metavar="S",
+    parser.add_argument("--duration", type=positive_seconds, default=None, metavar="S",
                         help="stop after S seconds (default: run until interrupted)")
 
 

@@ -13,6 +13,7 @@ from harness.results.run_folder import DEFAULT_BASE, RunFolder
 from harness.serve.server import ServeOptions, TpmServer
 from harness.targets.registry import open_target
 from harness.transports.base import Transport
+from harness.lab.names import positive_seconds
 
 COMMAND = "serve"
 HELP = "serve a target over the swtpm socket protocol (data PORT, control PORT+1)"
@@ -60,9 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "channel; control is PORT+1; port 0 picks a free pair")
     parser.add_argument("--chip-profile", default=None, help="profile for command time bounds")
     parser.add_argument("--results", default=DEFAULT_BASE, help="base folder of the command log")
-    parser.add_argument("--idle-timeout", type=float, default=300.0,
+    parser.add_argument("--idle-timeout", type=positive_seconds, default=300.0,
                         help="close a connection silent this many seconds (default 300)")
-    parser.add_argument("--lease", type=float, default=2.0,
+    parser.add_argument("--lease", type=positive_seconds, default=2.0,
                         help="seconds a client keeps the chip after its last connection")
     parser.add_argument("--rig", default=None, metavar="SETUP.yaml",
                         help="rig set-up whose supply power-cycles the board on CMD_INIT")

@@ -12,6 +12,7 @@ from harness.errors import ConfigError
 from harness.lab.analysis import PERIODS, trend
 from harness.lab.ingest import ENV_DB, connect, database_url
 from harness.lab.sources import from_database, from_folders
+from harness.lab.names import positive_seconds
 
 COMMAND = "trend"
 HELP = "pass rate and command latency by chip, firmware, bus (and test) over time"
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-test", action="store_true", help="one row per test as well")
     parser.add_argument("--command", dest="tpm_command", default=None,
                         help="latency of one TPM command, e.g. TPM2_Sign")
-    parser.add_argument("--days", type=float, default=None, help="only runs of the last N days")
+    parser.add_argument("--days", type=positive_seconds, default=None, help="only runs of the last N days")
     parser.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
 
 

@@ -36,3 +36,41 @@ def under(base: str | Path, name: str, what: str) -> Path:
     if path.parent != root:
         raise ConfigError(f"{what} {name!r} resolves outside {root}")
     return path
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number above 0 (NaN and inf are refused, e.g. ``--lease nan``)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a finite number in (0, 1] (a significance level)."""
+    import argparse
+
+    value = positive_seconds(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or above")
+    return value

@@ -136,3 +136,14 @@ def test_usage_errors_are_exit_2_without_traceback(tmp_path):
                  ["serve", "--listen", "2321"], ["campaign", str(tmp_path / "none.yaml")]):
         proc = tpmhil(*argv)
         assert_one_line_error(proc)
+
+
+@pytest.mark.parametrize("argv", [
+    ["trend", "--days", "nan", "."], ["diff", "a", "b", "--alpha", "inf"],
+    ["diff", "a", "b", "--min-ms=-1"], ["serve", "--lease", "nan"],
+    ["serve", "--idle-timeout=-inf"], ["gateway", "--serial", "serial+sim://", "--duration", "nan"],
+])
+def test_non_finite_numbers_on_the_command_line_are_usage_errors(argv):
+    proc = tpmhil(*argv)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "finite number" in proc.stderr
