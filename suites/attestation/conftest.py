@@ -10,7 +10,8 @@
   PCRs 0-7 are already measured) and judged against ``golden/synthetic-uefi.yaml``,
   golden values written down from the boot's description, not produced by the
   code that synthesises the log (so a synthesis or replay bug fails here). A simulator
-  started by hand (swtpm://, mssim://) gets the synthetic boot only while its
+  started by hand (swtpm://, mssim://) gets the synthetic boot only when
+  ``--allow-destructive`` names it (extending PCRs outlives the run) and while its
   PCRs 0-7 are unmeasured; otherwise the suite is skipped, saying why.
 """
 
@@ -28,6 +29,7 @@ from harness.attest.eventlog import EventLog, encode_eventlog, read_eventlog
 from harness.attest.golden import Golden, load_golden, restricted_to
 from harness.errors import HarnessError
 from harness.transports.tcti import open_esapi
+from suites.attestation.gating import may_extend
 
 KERNEL_LOG = Path("/sys/kernel/security/tpm0/binary_bios_measurements")
 SYNTHETIC_GOLDEN = Path(__file__).parent / "golden" / "synthetic-uefi.yaml"
@@ -61,7 +63,7 @@ def _synthesize(tpm_raw, out: Path, may_reset: bool) -> EventLog:
 
 
 @pytest.fixture(scope="session")
-def boot_under_test(tpm_target, tpm_raw, tmp_path_factory) -> BootUnderTest:
+def boot_under_test(tpm_target, tpm_raw, tmp_path_factory, pytestconfig) -> BootUnderTest:
     env_log = os.environ.get("TPMHIL_EVENTLOG")
     env_golden = os.environ.get("TPMHIL_GOLDEN")
     ca_files = [p for p in os.environ.get("TPMHIL_EK_CA", "").split(os.pathsep) if p]
@@ -83,6 +85,10 @@ def boot_under_test(tpm_target, tpm_raw, tmp_path_factory) -> BootUnderTest:
     if not (tpm_target.disposable or simulator):
         pytest.skip("no event log for this target: set TPMHIL_EVENTLOG=FILE (the synthetic "
                     "boot is only extended into disposable TPMs and simulators)")
+    if not may_extend(pytestconfig, tpm_target):
+        pytest.skip(f"no event log for {tpm_target.uri.text}: set TPMHIL_EVENTLOG=FILE, or "
+                    f"--allow-destructive '{tpm_target.uri.text}' to extend the synthetic boot "
+                    "into its PCRs 0-7 (the extends outlive the run)")
     path = tmp_path_factory.mktemp("attestation") / "synthetic-boot.log"
     log = _synthesize(tpm_raw, path, may_reset=tpm_target.disposable)
     golden = golden or restricted_to(load_golden(SYNTHETIC_GOLDEN), log.banks)

@@ -5,8 +5,9 @@ Where the list comes from:
 
 * ``TPMHIL_IMA_LIST=FILE`` (and ``TPMHIL_IMA_ALLOWLIST=FILE``, the lab's allowlist);
 * a ``device://`` target: ``/sys/kernel/security/ima/ascii_runtime_measurements``;
-* a disposable target (spawned swtpm, virtual chips): a small runtime list is measured
-  into PCR 10 once per session, as the kernel would, after the synthetic boot;
+* a disposable target (spawned swtpm, virtual chips, or one ``--allow-destructive``
+  names): a small runtime list is measured into PCR 10 once per session, as the kernel
+  would, after the synthetic boot;
 * otherwise the tests skip, saying so (extending PCR 10 would change the board for good).
 
 Evidence for IEC 62443-4-2 CR 3.4 (software and information integrity).
@@ -27,6 +28,7 @@ from harness.attest.enroll import enroll
 from harness.attest.ima_policy import judge_allowlist, load_allowlist
 from harness.attest.quote import parse_attest, pcr_composite_digest, take_quote, verify_signature
 from harness.transports.tcti import open_esapi
+from suites.attestation.gating import may_extend
 
 pytestmark = [pytest.mark.attestation, pytest.mark.requirement("IEC62443-4-2:CR 3.4")]
 KERNEL_IMA = Path("/sys/kernel/security/ima/ascii_runtime_measurements")
@@ -41,7 +43,7 @@ class RuntimeList:
     origin: str
 
 
-def _synthetic_list(tpm_raw, boot_under_test, out: Path) -> RuntimeList:
+def _synthetic_list(tpm_raw, out: Path) -> RuntimeList:
     esapi = open_esapi(tpm_raw)
     try:
         banks = [b for b in pcr_ops.active_banks(esapi) if b in ("sha1", "sha256", "sha384")]
@@ -65,18 +67,20 @@ def _synthetic_list(tpm_raw, boot_under_test, out: Path) -> RuntimeList:
 
 
 @pytest.fixture(scope="session")
-def runtime_list(tpm_target, tpm_raw, boot_under_test, tmp_path_factory) -> RuntimeList:
+def runtime_list(tpm_target, tpm_raw, tmp_path_factory, pytestconfig, request) -> RuntimeList:
     allow = os.environ.get("TPMHIL_IMA_ALLOWLIST")
     env = os.environ.get("TPMHIL_IMA_LIST")
     if env:
         return RuntimeList(imalib.read_ima_list(env), allow, "TPMHIL_IMA_LIST")
     if tpm_target.uri.scheme == "device" and KERNEL_IMA.exists():
         return RuntimeList(imalib.read_ima_list(KERNEL_IMA), allow, "kernel")
-    if not tpm_target.disposable:
+    if not may_extend(pytestconfig, tpm_target):
         pytest.skip("no IMA measurement list for this target: set TPMHIL_IMA_LIST=FILE "
-                    "(PCR 10 is only measured synthetically on disposable TPMs)")
+                    "(PCR 10 is only measured synthetically on disposable TPMs or with "
+                    "--allow-destructive)")
+    request.getfixturevalue("boot_under_test")  # the synthetic boot first (boot_aggregate)
     path = tmp_path_factory.mktemp("ima") / "ascii_runtime_measurements"
-    return _synthetic_list(tpm_raw, boot_under_test, path)
+    return _synthetic_list(tpm_raw, path)
 
 
 @pytest.mark.spec("Linux IMA template formats (ima, ima-ng, ima-sig)")
