@@ -93,15 +93,19 @@ def test_certify_creation_wrong_hash(tpm, primary, expect_rc):
         tpm.certify_creation(ak, obj, b"", b"\x00" * 32, NULL_SCHEME, ticket)
 
 
-@pytest.mark.spec("TPM 2.0 Part 3 §18.4 TPM2_Quote with pcrDigest recomputed from PCR_Read")
+@pytest.mark.spec("TPM 2.0 Part 3 §18.4 TPM2_Quote over every active bank, pcrDigest "
+                  "recomputed from PCR_Read")
 @pytest.mark.requirement("IEC62443-4-2:EDR 3.14", *REQ)
-@needs(ENDORSEMENT, *P256, "bank:sha256", "cc:TPM2_Quote", "cc:TPM2_ReadClock")
+@needs(ENDORSEMENT, *P256, "cc:TPM2_Quote", "cc:TPM2_ReadClock")
 @verifies("Quote")
-def test_quote_pcr_digest_and_clock(tpm, primary):
+def test_quote_pcr_digest_and_clock(tpm, primary, caps):
     # An endorsement-hierarchy signer: resetCount/restartCount are not obfuscated (Part 1 §36.3).
     ak, ak_pub = _ak(primary, ESYS_TR.ENDORSEMENT)
-    sel = TPML_PCR_SELECTION.parse("sha256:0,7,16")
+    banks = sorted(b for b, count in caps.banks.items() if count > 16)[:4]  # 8 digests/read
+    assert banks, f"no active PCR bank with PCR 16 (TPM_CAP_PCRS: {dict(caps.banks)})"
+    sel = TPML_PCR_SELECTION.parse("+".join(f"{b}:0,16" for b in banks))
     _, _, values = tpm.pcr_read(sel)
+    assert values.count == 2 * len(banks)
     clock = tpm.read_clock()
     attest, sig = tpm.quote(ak, sel, b"quote-nonce", NULL_SCHEME)
     verify(ak_pub, attest_bytes(attest), sig)
