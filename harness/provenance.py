@@ -176,6 +176,22 @@ def certificate_facts(cert: Any, index: int | None = None) -> dict[str, Any]:
             "ek_public_sha256": hashlib.sha256(der).hexdigest()}
 
 
+def _uri_clock(uri: str) -> int | None:
+    """The bus clock a target string asks for (``?hz=`` SPI/I2C, ``?bitrate=`` CAN)."""
+    from harness.errors import HarnessError
+    from harness.targets.uri import parse_target
+
+    try:
+        parsed = parse_target(uri)
+        for name in ("hz", "bitrate"):
+            value = parsed.int_param(name)
+            if value is not None:
+                return value
+    except HarnessError:
+        return None
+    return None
+
+
 def _chip(identity: dict[str, Any], target: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     brief = meta.get("identity_brief") if isinstance(meta.get("identity_brief"), dict) else {}
     ident = identity or brief
@@ -184,8 +200,10 @@ def _chip(identity: dict[str, Any], target: dict[str, Any], meta: dict[str, Any]
     tis = {k: target.get(k) for k in ("did", "vid", "rid") if target.get(k) is not None}
     if not tis and isinstance(target.get("tis"), dict):
         tis = {k: target["tis"].get(k) for k in ("did", "vid", "rid")}
-    clock = next((target.get(k) for k in ("clock_hz", "speed_hz", "bitrate", "clock")
+    clock = next((target.get(k) for k in ("clock_hz", "speed_hz", "hz", "bitrate", "clock")
                   if target.get(k) is not None), None)
+    if clock is None and isinstance(target.get("uri"), str):
+        clock = _uri_clock(target["uri"])
     return {
         "manufacturer": ident.get("manufacturer"), "vendor": str(ident.get("vendor") or "").strip()
         or None, "firmware": ident.get("firmware"),
