@@ -57,3 +57,38 @@ def test_every_test_has_spec_requirement_and_area_marker(items):
 def test_negative_tests_exist_in_every_area(items):
     areas = {Path(i.path).parent.name for i in items if "negative" in i.markers}
     assert {"crypto", "sessions", "nv", "lifecycle", "attestation", "robustness"} <= areas
+
+
+# ESAPI calls whose success changes a board for good (or until its next reset).
+BOARD_CHANGING = ("clock_set(", "clock_rate_adjust(", "nv_global_write_lock(",
+                  "set_command_code_audit_status(", "dictionary_attack_parameters(",
+                  "dictionary_attack_lock_reset(", "hierarchy_change_auth(",
+                  "hierarchy_control(", "set_primary_policy(", ".clear(", "clear_control(",
+                  "change_pps(", "change_eps(", "pcr_allocate(", "set_algorithm_set(",
+                  "power_cycle(", ".shutdown(", "pcr_set_auth_policy(", "pcr_set_auth_value(")
+
+
+def _function_sources(path: str) -> dict[str, str]:
+    import ast
+
+    text = Path(path).read_text()
+    tree = ast.parse(text)
+    return {node.name: ast.get_source_segment(text, node) or "" for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef)}
+
+
+def test_board_changing_calls_are_destructive_or_refusals(items):
+    """A test that may succeed with a board-changing command is ``destructive`` (negative
+    tests expect the command refused; the board-safety test in tests/board checks the
+    rest at run time)."""
+    sources: dict[str, dict[str, str]] = {}
+    wrong = []
+    for item in items:
+        if {"destructive", "negative"} & set(item.markers):
+            continue
+        name = item.nodeid.split("::")[-1].split("[")[0]
+        body = sources.setdefault(item.path, _function_sources(item.path)).get(name, "")
+        called = [c for c in BOARD_CHANGING if c in body]
+        if called:
+            wrong.append(f"{item.nodeid}: {', '.join(called)}")
+    assert not wrong, "board-changing calls in non-destructive tests:\n" + "\n".join(sorted(set(wrong)))
