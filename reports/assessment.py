@@ -227,7 +227,7 @@ def point_conditions(run: RunData) -> dict[str, dict[str, Any]]:
     tests, ex, tel = run.tests, run.exchanges, run.telemetry
     for pid in sorted(set(windows) | {str(p) for p in tel["point_id"].dropna()}):
         out.setdefault(pid, {"run_id": run.run_id, "point_id": pid, "seq": 0, "label": pid,
-                             "status": "?", "params": {}, "measured": {}})
+                             "status": "not recorded", "params": {}, "measured": {}})
     for pid, entry in out.items():
         outcomes = tests[tests["point_id"] == pid]["outcome"].value_counts()
         entry["passed"] = int(outcomes.get("passed", 0))
