@@ -1,7 +1,8 @@
 """PCR_Extend / PCR_Read / PCR_Reset: TPM 2.0 Part 3 §22.
 
-Only PCR 16 is extended: it is resettable from locality 0 (PC Client PTP §4.6), and each
-test resets it afterwards, so a board's PCRs are as they were."""
+Only a debug PCR is extended (16 or 23: one locality 0 may extend and reset, see
+:mod:`suites.functional.pcrs`), and each test resets it afterwards, so a board's PCRs
+are as they were."""
 
 import hashlib
 
@@ -10,11 +11,11 @@ from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
 from tpm2_pytss.types import TPML_DIGEST_VALUES, TPMT_HA
 
 from harness.reference import pcr
+from suites.functional.pcrs import TPM_PT_PCR_RESET_L0, debug_pcr, handle, pcrs_with
 
 pytestmark = [pytest.mark.functional,
               pytest.mark.needs("cc:TPM2_PCR_Extend", "cc:TPM2_PCR_Reset")]
 
-DEBUG_PCR = 16  # resettable from locality 0 (PC Client PTP §4.6)
 ALG = {"sha1": TPM2_ALG.SHA1, "sha256": TPM2_ALG.SHA256, "sha384": TPM2_ALG.SHA384,
        "sha512": TPM2_ALG.SHA512}
 
@@ -40,17 +41,18 @@ def _digests(banks, data: bytes) -> TPML_DIGEST_VALUES:
 def test_extend_matches_software_digest_in_every_bank(tpm, caps):
     banks = sorted(b for b, count in caps.banks.items() if count and b in ALG)
     assert banks, f"no active hash bank among {sorted(caps.banks)} (TPM_CAP_PCRS)"
-    tpm.pcr_reset(ESYS_TR.PCR16)
+    index = debug_pcr(tpm)
+    tpm.pcr_reset(handle(index))
     try:
-        before = {b: _read(tpm, b, DEBUG_PCR) for b in banks}
+        before = {b: _read(tpm, b, index) for b in banks}
         data = b"tpm-hil measured component"
-        tpm.pcr_extend(ESYS_TR.PCR16, _digests(banks, data))
+        tpm.pcr_extend(handle(index), _digests(banks, data))
         for bank in banks:
             expected = pcr.extend(int(ALG[bank]), before[bank], hashlib.new(bank, data).digest())
-            assert _read(tpm, bank, DEBUG_PCR) == expected, \
-                f"bank {bank}: PCR16 != H(old || digest)"
+            assert _read(tpm, bank, index) == expected, \
+                f"bank {bank}: PCR{index} != H(old || digest)"
     finally:
-        tpm.pcr_reset(ESYS_TR.PCR16)
+        tpm.pcr_reset(handle(index))
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §22.3 TPM2_PCR_Reset")
@@ -58,14 +60,18 @@ def test_extend_matches_software_digest_in_every_bank(tpm, caps):
 @pytest.mark.needs("bank:sha256")
 @pytest.mark.verifies("PCR_Reset")
 def test_reset_debug_pcr_gives_zeros(tpm):
-    tpm.pcr_extend(ESYS_TR.PCR16, _digests(["sha256"], b"x"))
-    tpm.pcr_reset(ESYS_TR.PCR16)
-    assert _read(tpm, "sha256", DEBUG_PCR) == bytes(32)
+    index = debug_pcr(tpm)
+    tpm.pcr_extend(handle(index), _digests(["sha256"], b"x"))
+    tpm.pcr_reset(handle(index))
+    assert _read(tpm, "sha256", index) == bytes(32)
 
 
 @pytest.mark.negative
-@pytest.mark.spec("TPM 2.0 Part 3 §22.3: PCR 0 is not resettable from locality 0")
+@pytest.mark.spec("TPM 2.0 Part 3 §22.3: a PCR locality 0 may not reset (PCR 0, PC Client "
+                  "PTP) is TPM_RC_LOCALITY")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:CR 3.7")
 def test_reset_of_pcr0_is_refused(tpm, expect_rc):
+    if 0 in pcrs_with(tpm, TPM_PT_PCR_RESET_L0):  # never reset a board's firmware PCR
+        pytest.skip("chip lets locality 0 reset PCR 0 (TPM_PT_PCR_RESET_L0)")
     with expect_rc(0x907):  # TPM_RC_LOCALITY (warning)
         tpm.pcr_reset(ESYS_TR.PCR0)

@@ -13,33 +13,42 @@ from tpm2_pytss.types import (
 from harness.reference import pcr
 from harness.reference.hashes import TPM_ALG_SHA256
 from harness.reference.policy import PolicyDigest
+from suites.functional.pcrs import debug_pcr, handle
 
-# PCR 16 (resettable from locality 0, PC Client PTP §4.6) is reset before and after each test.
+# The debug PCR (16 or 23, suites.functional.pcrs) is reset before and after each test.
 pytestmark = [pytest.mark.functional,
               pytest.mark.needs("hierarchy:owner", "bank:sha256", "alg:ecc", "curve:nist_p256",
                                 "alg:aes", "alg:cfb", "aes:128", "alg:keyedhash",
                                 "cc:TPM2_PCR_Reset", "cc:TPM2_PolicyPCR", "cc:TPM2_Unseal")]
 
-PCR = 16
 SECRET = b"disk-unlock-key-0123456789abcdef"
 
 
-def _pcr(tpm) -> bytes:
-    _, _, digests = tpm.pcr_read(f"sha256:{PCR}")
+@pytest.fixture
+def index(tpm):
+    """The debug PCR (16 or 23), reset before and after the test."""
+    chosen = debug_pcr(tpm)
+    tpm.pcr_reset(handle(chosen))
+    yield chosen
+    tpm.pcr_reset(handle(chosen))
+
+
+def _pcr(tpm, index: int) -> bytes:
+    _, _, digests = tpm.pcr_read(f"sha256:{index}")
     return bytes(digests.digests[0])
 
 
-def _extend(tpm, data: bytes) -> None:
+def _extend(tpm, index: int, data: bytes) -> None:
     ha = TPMT_HA(hashAlg=TPM2_ALG.SHA256)
     ha.digest.sha256 = hashlib.sha256(data).digest()
-    tpm.pcr_extend(ESYS_TR.PCR16, TPML_DIGEST_VALUES([ha]))
+    tpm.pcr_extend(handle(index), TPML_DIGEST_VALUES([ha]))
 
 
-def _expected_policy(tpm) -> bytes:
-    """PolicyPCR over PCR 16 (sha256) at its current value, computed in software."""
-    selection = TPML_PCR_SELECTION.parse(f"sha256:{PCR}").marshal()
+def _expected_policy(tpm, index: int) -> bytes:
+    """PolicyPCR over the debug PCR (sha256) at its current value, computed in software."""
+    selection = TPML_PCR_SELECTION.parse(f"sha256:{index}").marshal()
     return PolicyDigest(TPM_ALG_SHA256).pcr(selection, pcr.composite(TPM_ALG_SHA256,
-                                                                     [_pcr(tpm)])).value
+                                                                     [_pcr(tpm, index)])).value
 
 
 def _policy_session(tpm):
@@ -65,33 +74,25 @@ def _seal(tpm, policy: bytes):
 @pytest.mark.spec("TPM 2.0 Part 3 §23.7 TPM2_PolicyPCR, §12.7 TPM2_Unseal")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:CR 4.1")
 @pytest.mark.verifies("PolicyPCR", "PolicyGetDigest", "Unseal")
-def test_seal_unseal_under_pcr_policy(tpm):
-    tpm.pcr_reset(ESYS_TR.PCR16)
-    try:
-        _extend(tpm, b"trusted boot stage")
-        expected_policy = _expected_policy(tpm)
-        item = _seal(tpm, expected_policy)
-        session = _policy_session(tpm)
-        tpm.policy_pcr(session, b"", f"sha256:{PCR}")
-        assert bytes(tpm.policy_get_digest(session)) == expected_policy, \
-            "PolicyGetDigest differs from the policy computed in software"
-        assert bytes(tpm.unseal(item, session1=session)) == SECRET
-    finally:
-        tpm.pcr_reset(ESYS_TR.PCR16)
+def test_seal_unseal_under_pcr_policy(tpm, index):
+    _extend(tpm, index, b"trusted boot stage")
+    expected_policy = _expected_policy(tpm, index)
+    item = _seal(tpm, expected_policy)
+    session = _policy_session(tpm)
+    tpm.policy_pcr(session, b"", f"sha256:{index}")
+    assert bytes(tpm.policy_get_digest(session)) == expected_policy, \
+        "PolicyGetDigest differs from the policy computed in software"
+    assert bytes(tpm.unseal(item, session1=session)) == SECRET
 
 
 @pytest.mark.negative
 @pytest.mark.spec("TPM 2.0 Part 3 §12.7: a policy digest that does not match is TPM_RC_POLICY_FAIL")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.4", "IEC62443-4-2:CR 4.1")
-def test_unseal_fails_after_pcr_changes(tpm, expect_rc):
-    tpm.pcr_reset(ESYS_TR.PCR16)
-    try:
-        _extend(tpm, b"trusted boot stage")
-        item = _seal(tpm, _expected_policy(tpm))
-        _extend(tpm, b"unexpected component")  # the board booted something else
-        session = _policy_session(tpm)
-        tpm.policy_pcr(session, b"", f"sha256:{PCR}")
-        with expect_rc(0x99D):  # TPM_RC_POLICY_FAIL (session 1)
-            tpm.unseal(item, session1=session)
-    finally:
-        tpm.pcr_reset(ESYS_TR.PCR16)
+def test_unseal_fails_after_pcr_changes(tpm, index, expect_rc):
+    _extend(tpm, index, b"trusted boot stage")
+    item = _seal(tpm, _expected_policy(tpm, index))
+    _extend(tpm, index, b"unexpected component")  # the board booted something else
+    session = _policy_session(tpm)
+    tpm.policy_pcr(session, b"", f"sha256:{index}")
+    with expect_rc(0x99D):  # TPM_RC_POLICY_FAIL (session 1)
+        tpm.unseal(item, session1=session)

@@ -8,6 +8,9 @@ import pytest
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_RH, TPM2_ST
 from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_PCR_SELECTION
 
+from suites.functional.pcrs import debug_pcr
+from suites.functional.pcrs import handle as pcr_handle
+
 pytestmark = [pytest.mark.conformance]
 
 ALGS = {"sha1": TPM2_ALG.SHA1, "sha256": TPM2_ALG.SHA256, "sha384": TPM2_ALG.SHA384,
@@ -78,16 +81,17 @@ def test_hash_sequence_over_several_updates(tpm, caps):
 @needs("bank:sha256", *SEQUENCE, "cc:TPM2_EventSequenceComplete", "cc:TPM2_PCR_Reset")
 @verifies("EventSequenceComplete", "HashSequenceStart", "SequenceUpdate")
 def test_event_sequence_digests_all_banks_and_extends_pcr(tpm, caps):
-    """PCR 16 (resettable from locality 0, PC Client PTP §4.6) is reset before and after,
-    so the board's PCRs are as they were."""
+    """The debug PCR (16 or 23: locality 0 may extend and reset it) is reset before and
+    after, so the board's PCRs are as they were."""
+    index = debug_pcr(tpm)
     banks = sorted(b for b in caps.banks if caps.banks[b] and b in ALGS)
-    sel = TPML_PCR_SELECTION.parse("+".join(f"{b}:16" for b in banks))
+    sel = TPML_PCR_SELECTION.parse("+".join(f"{b}:{index}" for b in banks))
     data = b"event data " * 50
-    tpm.pcr_reset(ESYS_TR.PCR16)
+    tpm.pcr_reset(pcr_handle(index))
     try:
         seq = tpm.hash_sequence_start(b"", TPM2_ALG.NULL)  # event sequence
         tpm.sequence_update(seq, data[:300])
-        results = tpm.event_sequence_complete(ESYS_TR.PCR16, seq, data[300:])
+        results = tpm.event_sequence_complete(pcr_handle(index), seq, data[300:])
         names = {int(v): k for k, v in ALGS.items()}
         got = {names[int(d.hashAlg)]: bytes(getattr(d.digest, names[int(d.hashAlg)]))
                for d in results if int(d.hashAlg) in names}
@@ -99,9 +103,9 @@ def test_event_sequence_digests_all_banks_and_extends_pcr(tpm, caps):
         for i, bank in enumerate(banks):
             size = hashlib.new(bank).digest_size
             expected = hashlib.new(bank, bytes(size) + got[bank]).digest()
-            assert bytes(after.digests[i]) == expected, f"PCR 16 {bank} is not H(0 || digest)"
+            assert bytes(after.digests[i]) == expected, f"PCR {index} {bank} is not H(0 || digest)"
     finally:
-        tpm.pcr_reset(ESYS_TR.PCR16)
+        tpm.pcr_reset(pcr_handle(index))
 
 
 def _hmac_key(tpm, key: bytes):
