@@ -79,6 +79,21 @@ class Refusals:
             pos += 4 + struct.unpack_from(">I", command, pos)[0]
         return pos
 
+    def _first_parameter_encrypted(self, command: bytes, tag: int, cc: int) -> bool:
+        """Whether a session has TPMA_SESSION.decrypt (bit 5): the first parameter's
+        buffer (not its size) is then ciphertext (Part 1, session-based encryption)."""
+        if tag != 0x8002:
+            return False
+        pos = 10 + 4 * self.handles[cc]
+        end = pos + 4 + struct.unpack_from(">I", command, pos)[0]
+        pos += 4
+        while pos < end:
+            pos = PA.skip_tpm2b(command, pos + 4)      # sessionHandle, nonce
+            if command[pos] & 0x20:
+                return True
+            pos = PA.skip_tpm2b(command, pos + 1)      # attributes, hmac
+        return False
+
     def _check_parameters(self, command: bytes, tag: int, cc: int) -> int:
         pos = self._params_at(command, tag, cc)
         digest_max = self.p.properties.get(PT.MAX_DIGEST)
@@ -91,7 +106,8 @@ class Refusals:
         if cc in _FIRST_PARAM_DATA and digest_max is not None:
             n = struct.unpack_from(">H", command, pos)[0]
             return _rc(RC_SIZE, 1) if n > digest_max + 2 else 0
-        if cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED) and digest_max is not None:
+        if (cc in (CC_CREATE_PRIMARY, CC_CREATE, CC_CREATE_LOADED) and digest_max is not None
+                and not self._first_parameter_encrypted(command, tag, cc)):
             # inSensitive: TPM2B_SENSITIVE_CREATE { size, userAuth (TPM2B_AUTH), data }
             if struct.unpack_from(">H", command, pos + 2)[0] > digest_max:
                 return _rc(RC_SIZE, 1)

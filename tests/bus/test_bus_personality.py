@@ -257,3 +257,26 @@ def test_hash_the_part_lacks_is_refused(st33):
     assert raw_rc(st33.transport, 0x17D, hash_body) == 0x083 | 0x040 | 0x200    # HASH, P2
     hash_body = struct.pack(">H", 3) + b"abc" + struct.pack(">HI", int(TPM2_ALG.SHA384), 0x40000007)
     assert raw_rc(st33.transport, 0x17D, hash_body) == 0
+
+
+def test_encrypted_in_sensitive_is_not_read_as_clear_text(st33):
+    """With a decrypt session the inSensitive buffer is ciphertext: the part cannot
+    (and the personality does not) judge its userAuth size before decryption."""
+    from tpm2_pytss.constants import TPM2_SE, TPMA_SESSION
+    from tpm2_pytss.types import TPM2B_SENSITIVE_CREATE, TPMT_SYM_DEF
+
+    sym = TPMT_SYM_DEF(algorithm=TPM2_ALG.AES)
+    sym.keyBits.aes = 128
+    sym.mode.aes = TPM2_ALG.CFB
+    session = st33.esapi.start_auth_session(ESYS_TR.NONE, ESYS_TR.NONE, TPM2_SE.HMAC, sym,
+                                            TPM2_ALG.SHA256)
+    st33.esapi.trsess_set_attributes(session, TPMA_SESSION.DECRYPT | TPMA_SESSION.CONTINUESESSION)
+    try:
+        for i in range(8):
+            sensitive = TPM2B_SENSITIVE_CREATE()
+            sensitive.sensitive.userAuth = bytes([i]) * 32
+            handle = st33.esapi.create_primary(sensitive, TPM2B_PUBLIC.parse(
+                ECC_P256, objectAttributes=ATTRS), session1=session)[0]
+            st33.esapi.flush_context(handle)
+    finally:
+        st33.esapi.flush_context(session)
