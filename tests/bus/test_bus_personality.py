@@ -280,3 +280,19 @@ def test_encrypted_in_sensitive_is_not_read_as_clear_text(st33):
             st33.esapi.flush_context(handle)
     finally:
         st33.esapi.flush_context(session)
+
+
+def test_audit_list_follows_set_command_code_audit_status(st33):
+    from tpm2_pytss.types import TPML_CC
+
+    def audited():
+        _, data = st33.esapi.get_capability(TPM2_CAP.AUDIT_COMMANDS, 0, 64)
+        return [int(c) for c in data.data.auditCommands]
+
+    before = audited()
+    st33.esapi.set_command_code_audit_status(TPM2_ALG.NULL, TPML_CC([0x17B]), TPML_CC())
+    try:
+        assert 0x17B in audited() and 0x17B not in before
+    finally:
+        st33.esapi.set_command_code_audit_status(TPM2_ALG.NULL, TPML_CC(), TPML_CC([0x17B]))
+    assert audited() == before
