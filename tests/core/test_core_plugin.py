@@ -135,37 +135,69 @@ NEEDS_SUITE = '''
 import pytest
 from tpm2_pytss.constants import ESYS_TR
 
-@pytest.mark.needs("cc:TPM2_GetRandom", "alg:sha256")
+@pytest.mark.needs("cc:TPM2_GetRandom", "alg:sha256", "hierarchy:owner")
 def test_has_it(caps, tpm):
     assert "TPM2_GetRandom" in caps.commands and caps.max_command_size >= 1024
+    assert caps.owner_auth_set and caps.auth_given == {"owner"}
 
 @pytest.mark.needs("cc:TPM2_ACT_SetTimeout", "pt:nv_counters_max>=100000")
 def test_lacks_it(tpm):
     raise AssertionError("must not run")
 
-def test_set_lab_owner_auth(tpm):
-    tpm.tr_set_auth(ESYS_TR.OWNER, b"")
-    tpm.hierarchy_change_auth(ESYS_TR.OWNER, b"lab-owner-pw")
+@pytest.mark.verifies("ACT_SetTimeout")
+def test_verifies_what_it_lacks(tpm):
+    raise AssertionError("must not run")
 
 def test_fixture_knows_lab_owner_auth(tpm):
     tpm.create_primary(None, "ecc256")
-    tpm.hierarchy_change_auth(ESYS_TR.OWNER, b"")
+
+@pytest.mark.needs("hierarchy:lockout")
+def test_lockout_auth_given_but_chip_has_none(tpm, hierarchy_auth):
+    assert hierarchy_auth.get_auth("lockout") == b""  # a stray value is never sent
+    tpm.dictionary_attack_lock_reset(ESYS_TR.LOCKOUT)
 '''
 
 
-def test_needs_marker_skips_naming_the_missing_capability(pytester, tmp_path):
+@pytest.fixture
+def owner_auth_set(swtpm_for_plugin):
+    """The module's swtpm with an owner auth value set by "the lab", removed afterwards."""
+    from tpm2_pytss.constants import ESYS_TR
+
+    from harness.transports.swtpm import SwtpmTransport
+    from harness.transports.tcti import open_esapi
+
+    def change(old: bytes, new: bytes) -> None:
+        transport = SwtpmTransport("127.0.0.1", swtpm_for_plugin.port)
+        esapi = open_esapi(transport)
+        try:
+            esapi.tr_set_auth(ESYS_TR.OWNER, old)
+            esapi.hierarchy_change_auth(ESYS_TR.OWNER, new)
+        finally:
+            esapi.close()
+            transport.close()
+
+    change(b"", b"lab-owner-pw")
+    yield f"swtpm://127.0.0.1:{swtpm_for_plugin.port}"
+    change(b"lab-owner-pw", b"")
+
+
+def test_needs_marker_skips_naming_the_missing_capability(pytester, tmp_path, owner_auth_set,
+                                                          monkeypatch):
     pytester.makepyfile(test_needs=NEEDS_SUITE)
     results = tmp_path / "run"
-    out = pytester.runpytest_subprocess("--tpm", "swtpm", "-rs", "-p", "no:cacheprovider",
+    monkeypatch.setenv("TPMHIL_LOCKOUT_AUTH", "stray-lockout-pw")
+    out = pytester.runpytest_subprocess("--tpm", owner_auth_set, "-rs", "-p", "no:cacheprovider",
                                         "--results", str(results),
                                         "--owner-auth", "lab-owner-pw")
-    out.assert_outcomes(passed=3, skipped=1)
-    out.stdout.fnmatch_lines(["*chip lacks TPM2_ACT_SetTimeout (TPM_CAP_COMMANDS); chip has "
-                              "TPM_PT_NV_COUNTERS_MAX *, test needs >=100000*"])
-    assert "lab-owner-pw" not in out.stdout.str() + out.stderr.str()
-    for path in results.rglob("*"):
-        if path.is_file():
-            assert b"lab-owner-pw" not in path.read_bytes(), path
+    out.assert_outcomes(passed=3, skipped=2)
+    out.stdout.fnmatch_lines(["*test_needs.py:*: chip lacks TPM2_ACT_SetTimeout (TPM_CAP_COMMANDS); "
+                              "chip has TPM_PT_NV_COUNTERS_MAX *, test needs >=100000*",
+                              "*test_needs.py:*: chip lacks TPM2_ACT_SetTimeout (TPM_CAP_COMMANDS)"])
+    for secret in ("lab-owner-pw", "stray-lockout-pw"):
+        assert secret not in out.stdout.str() + out.stderr.str()
+        for path in results.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
     caps = json.loads((results / "capabilities.json").read_text())
     assert caps["auth_given"] == ["owner"] and "TPM2_GetRandom" in caps["commands"]
 
