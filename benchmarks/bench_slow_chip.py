@@ -50,6 +50,8 @@ def run(tpm: str, suites: str, results: Path) -> dict:
             "SELECT COALESCE(SUM(duration_s), 0) FROM exchanges").fetchone()[0], 1)
         figures["slowest"] = [(n, round(d, 1)) for n, d in db.execute(
             "SELECT nodeid, duration_s FROM tests ORDER BY duration_s DESC LIMIT 10")]
+        figures["failed"] = [n for (n,) in db.execute(
+            "SELECT nodeid FROM tests WHERE outcome IN ('failed', 'error') ORDER BY nodeid")]
     finally:
         db.close()
     timing = {}
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([check, t["verdict"], ", ".join(f"{k}={v}" for k, v in t.items() if k != "verdict")])
     print_table(f"Full suite on a chip {args.delay_ms:g} ms slower per command", ["figure", "value", "note"],
                 rows)
+    for nodeid in f.get("failed", []):
+        print(f"  failed: {nodeid}")
     if f.get("slowest"):
         print_table("Slowest tests", ["test", "s"], [list(r) for r in f["slowest"]])
     write_json("slow_chip", {"tpm": tpm, "delay_ms": args.delay_ms, "suites": args.suites,

@@ -240,7 +240,8 @@ def _timing_figures(res) -> dict:
         "sign_median_ms": figure(res.sign_median_ms, "ms", "median TPM2_Sign round trip"),
         "latency_bound_ms": figure(res.latency_bound_ms, "ms", "the profile's TPM2_Sign bound"),
         "elapsed_s": figure(round(res.elapsed_s, 1), "s", "wall time of this scheme"),
-        "budget_s": figure(res.budget_s, "s", "wall-time budget of this scheme"),
+        "budget_s": figure(None if res.budget_s is None else round(res.budget_s, 1), "s",
+                           "wall-time budget of this scheme"),
         "resent": figure(res.resent, "signatures", "signatures the TPM asked to resend (untimed)"),
     }
 
