@@ -57,9 +57,15 @@ def audit_budget_s() -> float:
 def progress(request):
     """Progress lines of a long check, on the terminal even while output is captured."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def line(text: str) -> None:
-        if reporter is not None:
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(f"    {text}")
+            return
+        with capture.global_and_fixture_disabled():
             reporter.write_line(f"    {text}")
     return line
 
