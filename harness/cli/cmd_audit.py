@@ -11,6 +11,7 @@ or a check did not run, was inconclusive or ran out of its time budget.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from harness.audit import nonce_timing
@@ -48,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="significance level of the timing test")
     p.add_argument("--floor-us", type=float, default=nonce_timing.DEFAULT_FLOOR_US_PER_BIT,
                    help="smallest effect (µs per leading zero bit) reported as a leak")
+    p.add_argument("--json", action="store_true",
+                   help="print only a JSON document on stdout (verdict, exit code, results folder, "
+                        "every check with its figures); the screen goes to stderr")
     p.add_argument("--simulate-nonce-leak", type=float, default=None, metavar="US_PER_BIT",
                    help="SIMULATION for demos and tests: make the target leak this many µs per "
                         "leading zero bit of each signature's nonce")
@@ -133,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
     from harness.identity import probe
 
     budget = _budget(args)
+    screen = sys.stderr if args.json else sys.stdout
+
+    def say(text: str = "") -> None:
+        print(text, file=screen, flush=True)
+
     target, transport, esapi, log = _open(args)
     folder = None
     try:
@@ -143,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         options = AuditOptions(
             samples=args.samples, alpha=args.alpha, floor_us_per_bit=args.floor_us,
             budget_s=budget, profile=profile,
-            progress=lambda line: print(f"{'':>16}... {line}", flush=True),
+            progress=lambda line: say(f"{'':>16}... {line}"),
             destructive_ok=disposable, trust_roots=_trust_roots(args, target), skip=tuple(args.skip),
             destructive_note=f"destructive: {target.uri.text} is not disposable; pass "
                              f"--allow-destructive {target.uri.text} (a vulnerable chip may need a power cycle)")
@@ -157,26 +166,26 @@ def run(args: argparse.Namespace) -> int:
 
         fw = decoded_firmware(identity, profile.firmware_format if profile else None)
         sim = " [SIMULATED NONCE LEAK]" if args.simulate_nonce_leak is not None else ""
-        print(f"tpm-hil audit of {target.uri.text}{sim}")
-        print(f"  chip        {identity.manufacturer} (0x{identity.manufacturer_id:08x}) "
+        say(f"tpm-hil audit of {target.uri.text}{sim}")
+        say(f"  chip        {identity.manufacturer} (0x{identity.manufacturer_id:08x}) "
               f"'{identity.vendor.strip()}', {identity.spec}")
-        print(f"  firmware    {fw.text} (rule {fw.rule}; TPM_PT_FIRMWARE_VERSION_1=0x"
+        say(f"  firmware    {fw.text} (rule {fw.rule}; TPM_PT_FIRMWARE_VERSION_1=0x"
               f"{identity.firmware_version_1:08x}, _2=0x{identity.firmware_version_2:08x})")
-        print(f"  profile     {profile.name if profile else 'none matches'}; catalogues "
+        say(f"  profile     {profile.name if profile else 'none matches'}; catalogues "
               + ", ".join(f"{v} ({p.rsplit('/', 1)[-1]})" for p, v in catalogue.versions.items()))
         for text in catalogue.replaced:
-            print(f"  replaced    {text}")
+            say(f"  replaced    {text}")
 
         def show(o):
-            print(f"  {_mark(o.verdict):<12} {o.name:<22} {o.summary}", flush=True)
+            say(f"  {_mark(o.verdict):<12} {o.name:<22} {o.summary}")
             if o.figures:
-                print(f"{'':>16}figures: {_figures_line(o)}"
-                      + (" [SIMULATION]" if o.simulation else ""), flush=True)
+                say(f"{'':>16}figures: {_figures_line(o)}"
+                      + (" [SIMULATION]" if o.simulation else ""))
             if o.name == "advisories":
                 for m in o.details:
-                    print(f"{'':>16}{m['status']:<12} {m['id']} {m['product']}: {m['title']}"
+                    say(f"{'':>16}{m['status']:<12} {m['id']} {m['product']}: {m['title']}"
                           + (f" [{m['range']}]" if m["range"] else f" (confirmed by the {m['check']} check)"))
-        print("checks")
+        say("checks")
         report = run_audit(esapi, transport, identity, profile.firmware_format if profile else None,
                            profile.name if profile else None, catalogue, options,
                            folder.evidence_dir, show)
@@ -184,8 +193,14 @@ def run(args: argparse.Namespace) -> int:
         store.add_exchanges(log.drain())
         folder.summarize({"audit": report.verdict})
         folder.export_command_log()
-        print(f"verdict       {report.verdict}  (evidence: {folder.path})")
-        return 0 if report.passed else 1
+        say(f"verdict       {report.verdict}  (evidence: {folder.path})")
+        code = 0 if report.passed else 1
+        if args.json:
+            print(json.dumps({"verdict": report.verdict, "exit_code": code,
+                              "results": str(folder.path), "audit": report.to_dict(),
+                              "security": [o.evidence_document(folder.path) for o in report.outcomes]},
+                             indent=2, sort_keys=True, default=str))
+        return code
     finally:
         try:
             esapi.close()

@@ -137,3 +137,14 @@ def test_a_check_that_breaks_off_is_an_error_not_a_pass(tmp_path, capsys, monkey
     assert "ERROR        roca" in out and "TPM2_CreatePrimary got no response" in out
     verdict = next(line for line in out.splitlines() if line.startswith("verdict"))
     assert verdict.startswith("verdict       INCOMPLETE (") and "roca ERROR" in verdict
+
+
+def test_json_mode_prints_only_json_on_stdout(tmp_path, capsys):
+    rc, out, err = _run(capsys, "--tpm", "swtpm", "--results", str(tmp_path), "--json",
+                        "--skip", "roca", "--skip", "nonce_timing", "--skip", "reference_probes")
+    assert rc == 1
+    doc = json.loads(out)  # nothing but the document
+    assert doc["exit_code"] == 1 and doc["verdict"].startswith("INCOMPLETE")
+    assert {d["check"]: d["verdict"] for d in doc["security"]}["ek_credentials"] == "pass"
+    assert doc["results"] == str(_only_folder(tmp_path))
+    assert "verdict       INCOMPLETE" in err  # the screen went to stderr
