@@ -95,7 +95,9 @@ def _environment(run: RunData) -> dict[str, Any] | None:
         c["window_text"] = (f"{_utc(window['start'])[11:19]}..{_utc(window['end'])[11:19]} UTC"
                             if window.get("start") else window.get("kind", ""))
     return {"points": sorted(conds.values(), key=lambda c: (c["seq"], c["point_id"])),
-            "telemetry_plot": telemetry_plot(run.telemetry, f"Telemetry, run {run.run_id}"),
+            "telemetry_plot": telemetry_plot(run.telemetry, f"Telemetry, run {run.run_id}", [
+                (c["window"]["start"], c["window"]["end"], c["label"]) for c in conds.values()
+                if (c.get("window") or {}).get("start")]),
             "outcome_plot": point_outcome_plot(run.tests, labels, f"Verdicts per point, run {run.run_id}"),
             "events": events}
 

@@ -21,8 +21,13 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def telemetry_plot(telemetry: pd.DataFrame, title: str) -> str | None:
+def telemetry_plot(telemetry: pd.DataFrame, title: str,
+                   windows: list[tuple[float, float, str]] | None = None) -> str | None:
     """One panel per measured quantity against time since the first sample.
+
+    Args:
+        windows: (start, end, label) of each campaign point's suite window, shaded: the
+            samples the report's "measured" conditions are taken from.
 
     Returns:
         A ``data:image/png`` URI, or None when there is no telemetry.
@@ -39,12 +44,15 @@ def telemetry_plot(telemetry: pd.DataFrame, title: str) -> str | None:
                              sharex=True)
     t0 = float(telemetry["t"].min())
     for ax, ((qty, unit), grp) in zip(axes[:, 0], groups):
+        for start, end, _ in windows or []:
+            ax.axvspan(start - t0, end - t0, color="#c8e6c9", alpha=0.6, linewidth=0)
         for source, sgrp in sorted(grp.groupby("source"), key=lambda g: g[0]):
             ax.plot(sgrp["t"] - t0, sgrp["value"], marker=".", linewidth=1, label=source)
         ax.set_ylabel(f"{qty} [{unit}]")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=7)
-    axes[-1, 0].set_xlabel("time since first sample [s]")
+    axes[-1, 0].set_xlabel("time since first sample [s]"
+                           + ("; shaded: suite windows (the measured conditions)" if windows else ""))
     axes[0, 0].set_title(title)
     return _png(fig)
 
