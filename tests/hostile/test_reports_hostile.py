@@ -656,3 +656,18 @@ def test_packages_signed_before_provenance_still_verify(tmp_path) -> None:
     (pkg / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode())
     result = verify_package(pkg, public_key_path(tmp_path / "k.pem"))
     assert result.ok and result.origin_checked
+
+
+def test_a_link_planted_in_a_package_fails_verification(tmp_path, key, capsys) -> None:
+    run = make_folder(tmp_path / "results")
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    target = out / "verdicts.json"
+    real = tmp_path / "elsewhere.json"
+    real.write_bytes(target.read_bytes())          # same bytes, so the digest still matches
+    target.unlink()
+    target.symlink_to(real)
+    result = verify_package(out, public_key_path(key))
+    assert not result.ok and any("not a regular file" in p for p in result.problems)
+    assert main(["verify", str(out), "--key", str(public_key_path(key))]) == 1
+    capsys.readouterr()
