@@ -16,7 +16,8 @@ verifies = pytest.mark.verifies
 pytestmark = [pytest.mark.conformance,
               needs("hierarchy:owner", "cc:TPM2_NV_DefineSpace", "cc:TPM2_NV_Write",
                     "cc:TPM2_NV_Read")]
-# PIN Pass/Fail index types came with Library revision 1.38 (Part 2 §13.4 TPM_NT).
+# PIN Pass/Fail index types (Part 2 §13.4 TPM_NT) are in Library revision 1.38 and later;
+# no capability reports the index types, so an older chip is not asked to have them.
 PIN_INDICES = needs("pt:revision>=138")
 REQ = ("IEC62443-4-2:CR 1.5", "IEC62443-4-2:CR 1.11", "IEC62443-4-2:CR 2.1")
 BASE = 0x01500400
