@@ -10,6 +10,7 @@ from tpm2_pytss.types import (
     TPMS_SENSITIVE_CREATE, TPMT_HA, TPMT_SYM_DEF,
 )
 
+from harness import secrets
 from harness.reference import pcr
 from harness.reference.hashes import TPM_ALG_SHA256
 from harness.reference.policy import PolicyDigest
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.functional,
                                 "cc:TPM2_PCR_Reset", "cc:TPM2_PolicyPCR", "cc:TPM2_Unseal")]
 
 SECRET = b"disk-unlock-key-0123456789abcdef"
+secrets.register(SECRET, "sealed data")   # contract 4: scrubbed from every artefact, even on failure
 
 
 @pytest.fixture
