@@ -296,3 +296,17 @@ def test_audit_list_follows_set_command_code_audit_status(st33):
     finally:
         st33.esapi.set_command_code_audit_status(TPM2_ALG.NULL, TPML_CC(), TPML_CC([0x17B]))
     assert audited() == before
+
+
+def test_schemes_and_symmetric_algorithms_the_part_lacks(st33):
+    # TestParms(TPMT_PUBLIC_PARMS symcipher CAMELLIA-128-CFB): TPMI_ALG_SYM_OBJECT -> SYMMETRIC, P1
+    parms = struct.pack(">HHHH", 0x25, int(TPM2_ALG.CAMELLIA), 128, int(TPM2_ALG.CFB))
+    assert raw_rc(st33.transport, 0x18A, parms) == 0x096 | 0x040 | 0x100
+    parms = struct.pack(">HHHH", 0x25, int(TPM2_ALG.AES), 128, int(TPM2_ALG.CFB))
+    assert raw_rc(st33.transport, 0x18A, parms) == 0
+    # An ECDAA signing key: TPMI_ALG_ECC_SCHEME -> SCHEME, parameter 2 (inPublic)
+    template = TPM2B_PUBLIC.parse(ECC_P256, objectAttributes=ATTRS)
+    template.publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG.ECDAA
+    template.publicArea.parameters.eccDetail.scheme.details.ecdaa.hashAlg = TPM2_ALG.SHA256
+    with ExpectRC(0x092 | 0x040 | 0x200):
+        st33.esapi.create_primary(None, template)
