@@ -109,6 +109,7 @@ class TpmSigner:
         self._session = open_session_esapi(self.uri)
         target, self._esapi = self._session.__enter__()
         try:
+            _endorsement_auth(self._esapi)
             self._bind(target)
         except TSS2_Exception as exc:
             self.__exit__(None, None, None)
@@ -218,6 +219,21 @@ class TpmSigner:
         r = int.from_bytes(bytes(sig.signature.ecdsa.signatureR), "big")
         s = int.from_bytes(bytes(sig.signature.ecdsa.signatureS), "big")
         return encode_dss_signature(r, s)
+
+
+def _endorsement_auth(esapi: Any) -> None:
+    """The lab's endorsement hierarchy auth ($TPMHIL_ENDORSEMENT_AUTH, contract 1), if given:
+    CreatePrimary in the endorsement hierarchy and the EK's PolicySecret need it."""
+    import os
+    from types import SimpleNamespace
+
+    from fixtures.hierarchy_auth import AuthValueError, from_options
+
+    try:
+        auth = from_options(SimpleNamespace(), os.environ).restricted_to({"endorsement"})
+    except AuthValueError as exc:
+        raise TpmSigningError(str(exc)) from None
+    auth.apply(esapi)
 
 
 def _redacted(uri: str) -> str:
@@ -342,6 +358,7 @@ def check_live(package: Path, uri: str) -> list[str]:
     ek_type = binding.get("ek_type") if binding.get("ek_type") in EK_TYPES else "rsa"
     try:
         with open_session_esapi(uri) as (_target, esapi):
+            _endorsement_auth(esapi)
             enrollment = create_ek(esapi, ek_type)
             try:
                 ek_key = ek_key_for_credential(enrollment, None, False, ek_type)

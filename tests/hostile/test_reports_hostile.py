@@ -671,3 +671,30 @@ def test_a_link_planted_in_a_package_fails_verification(tmp_path, key, capsys) -
     assert not result.ok and any("not a regular file" in p for p in result.problems)
     assert main(["verify", str(out), "--key", str(public_key_path(key))]) == 1
     capsys.readouterr()
+
+
+def test_tpm_signing_uses_the_labs_endorsement_auth(tmp_path, capsys, monkeypatch) -> None:
+    """A lab TPM whose endorsement hierarchy has an auth value: signing needs
+    $TPMHIL_ENDORSEMENT_AUTH; without it, one line naming the TPM error, no package."""
+    from tpm2_pytss.constants import ESYS_TR
+
+    from harness.fixtures_support import open_session_esapi
+    from harness.swtpm_process import SwtpmProcess
+
+    run = make_folder(tmp_path / "results")
+    tpm = SwtpmProcess()
+    try:
+        uri = f"swtpm://127.0.0.1:{tpm.port}"
+        with open_session_esapi(uri) as (_t, esapi):
+            esapi.hierarchy_change_auth(ESYS_TR.ENDORSEMENT, b"eh-auth-7781")
+        out = tmp_path / "pkg"
+        monkeypatch.delenv("TPMHIL_ENDORSEMENT_AUTH", raising=False)
+        assert main(["report", str(run), "-o", str(out), "--no-pdf", "--sign-with-tpm", uri]) == 2
+        _one_line_error(capsys, "--sign-with-tpm")
+        assert not out.exists()
+        monkeypatch.setenv("TPMHIL_ENDORSEMENT_AUTH", "eh-auth-7781")
+        assert main(["report", str(run), "-o", str(out), "--no-pdf", "--sign-with-tpm", uri]) == 0
+        assert b"eh-auth-7781" not in b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    finally:
+        tpm.stop()
+    capsys.readouterr()
