@@ -57,6 +57,12 @@ def test_html_renders_with_every_section(package: Path, facts, tmp_path: Path) -
     assert "simulated_leak SIMULATION fail" in text
     assert "roca not run" in text and "Not run: no RSA key generation" in text
     assert "Why these tests:" in text and "What a test cannot prove:" in text
+    # campaign: conditions first, events in words and UTC, stressed failures summarised + appendix
+    assert text.index("2. Environmental conditions") < text.index("5. Requirement verdicts")
+    assert re.search(r"UTC power cycle 95 °C, 3\.3 V off s = 0\.2", text)
+    assert re.search(r"Failures at stressed points \(details in Appendix B\) Point Test Reason p02-hot "
+                     r"suites/nv/test_nv_present\.py::test_reserved_index_present\[hot\]", text)
+    assert "temperature -39.8 °C (-40.0..-39.6, 5 samples)" in text     # the suite window, not the ramp
     _not_blank(screenshot(package / "report.html", tmp_path / "shot.png", height=1600))
 
 
