@@ -58,9 +58,9 @@ def run(tpm: str, suites: str, results: Path) -> dict:
     for path in sorted((results / "evidence" / "security").glob("nonce_timing*.json")):
         doc = json.loads(path.read_text())
         timing[doc["check"]] = {"verdict": doc["verdict"], **{
-            k: doc["figures"][k]["value"] for k in ("samples", "elapsed_s", "budget_s",
-                                                     "sign_median_ms", "resolvable_us_per_bit")
-            if k in doc["figures"]}}
+            k: (round(v, 1) if isinstance(v, float) else v) for k in (
+                "samples", "elapsed_s", "budget_s", "sign_median_ms", "resolvable_us_per_bit")
+            if k in doc["figures"] for v in [doc["figures"][k]["value"]]}}
     figures["nonce_timing"] = timing
     return figures
 
