@@ -70,3 +70,25 @@ def test_dead_chip_fails_the_health_check(fresh_chip):
     healthy, detail = refprobes.health_check(fresh_chip.transport, fresh_chip.esapi)
     assert not healthy
     assert "not answering" in detail or "failed" in detail
+
+
+def test_chip_asking_for_retries_is_not_judged_wrong():
+    """A virtual ST33KTPM answering 20 % of commands TPM_RC_RETRY (Part 2 §6.6.3): the
+    probes' raw commands go through Transport.exchange, which resends them, so the
+    verdict is the same as on a chip that never asks."""
+    from harness.targets.registry import open_target
+    from harness.tpm.startup import ensure_started
+    from harness.transports.tcti import open_esapi
+
+    target = open_target("spi+sim://st33ktpm?faults=retry:0.2,seed:5")
+    try:
+        transport = target.open()
+        esapi = open_esapi(transport)
+        ensure_started(esapi)
+        outcome = check_reference_probes(transport, esapi)
+        retried = [x for x in transport.log.peek() if x.rc == 0x922]
+        esapi.close()
+    finally:
+        target.close()
+    assert outcome.verdict == PASS, outcome.summary
+    assert len(retried) >= 5  # the chip did ask, and was answered by resending
