@@ -232,6 +232,23 @@ def _prepare_other(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _bad_name(rel: str) -> str | None:
+    """Why a file name cannot travel in a package (HTML, JSON, CSV and manifest all name it)."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not UTF-8"
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return "file name holds control characters"
+    return None
+
+
+def _printable(rel: str) -> str:
+    """A refused name as text: undecodable bytes and control characters as ``\\xNN``."""
+    text = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if 32 <= ord(c) != 127 else f"\\x{ord(c):02x}" for c in text)
+
+
 def _walk(path: Path) -> tuple[list[Path], dict[str, str]]:
     """Regular files under ``path`` (relative), symlinks resolved inside ``path`` only.
 
@@ -245,6 +262,12 @@ def _walk(path: Path) -> tuple[list[Path], dict[str, str]]:
         for name in sorted(dirnames + filenames):
             item = here / name
             rel = item.relative_to(path)
+            bad = _bad_name(rel.as_posix())
+            if bad:
+                refused[_printable(rel.as_posix())] = bad
+                if name in dirnames:
+                    dirnames.remove(name)   # nothing below a refused folder is read
+                continue
             if item.is_symlink():
                 target = item.resolve()
                 if not target.is_relative_to(root):

@@ -698,3 +698,22 @@ def test_tpm_signing_uses_the_labs_endorsement_auth(tmp_path, capsys, monkeypatc
     finally:
         tpm.stop()
     capsys.readouterr()
+
+
+def test_odd_file_names_and_special_files_are_withheld(tmp_path, key, capsys) -> None:
+    """Non-UTF-8 names, names with control characters and FIFOs (which would block a reader)."""
+    run = make_folder(tmp_path / "results")
+    raw = bytes(run)
+    with open(os.path.join(raw, b"\xff\xfename.txt"), "w") as fh:
+        fh.write("x\n")
+    with open(os.path.join(raw, b"line\nbreak.txt"), "w") as fh:
+        fh.write("x\n")
+    os.mkfifo(run / "pipe")
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    withheld = json.loads((out / "data" / run.name / "withheld.json").read_text())
+    assert withheld == {"\\xff\\xfename.txt": "file name is not UTF-8",
+                        "line\\x0abreak.txt": "file name holds control characters",
+                        "pipe": "not a regular file"}
+    assert main(["verify", str(out), "--key", str(public_key_path(key))]) == 0
+    capsys.readouterr()
