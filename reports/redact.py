@@ -12,7 +12,7 @@ copies from a results folder passes through :func:`harness.secrets.scrub`
 - any other binary file (SQLite databases, DER structures, event logs) is
   copied as it is only when its bytes, read as Latin-1, hold nothing the
   scrubber would remove; otherwise it is withheld, with the reason listed;
-- files holding PEM private-key material are withheld.
+- files holding PEM private-key material, and files over 256 MiB, are withheld.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = ["REDACTED", "redact", "redact_json", "redact_url_credentials", "copy_
 _PRIVATE_MARKERS = (b"PRIVATE KEY-----",)
 _IMAGES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 _PARQUET = b"PAR1"
+MAX_COPY = 256 << 20
 
 
 def redact(text: str | None) -> str:
@@ -79,6 +80,9 @@ def copy_redacted(src: Path, dest: Path) -> str | None:
     Returns:
         None when copied, else the reason it was withheld.
     """
+    size = src.stat().st_size
+    if size > MAX_COPY:
+        return f"larger than {MAX_COPY >> 20} MiB ({size >> 20} MiB): not read into a package"
     data = src.read_bytes()
     reason = withhold_reason(src)
     if reason:

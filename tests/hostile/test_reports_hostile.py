@@ -717,3 +717,16 @@ def test_odd_file_names_and_special_files_are_withheld(tmp_path, key, capsys) ->
                         "pipe": "not a regular file"}
     assert main(["verify", str(out), "--key", str(public_key_path(key))]) == 0
     capsys.readouterr()
+
+
+def test_huge_files_are_not_read_into_a_package(tmp_path, key, monkeypatch) -> None:
+    import reports.redact
+
+    monkeypatch.setattr(reports.redact, "MAX_COPY", 1 << 20)
+    run = make_folder(tmp_path / "results")
+    with open(run / "huge.log", "wb") as fh:
+        fh.truncate(3 << 20)                      # sparse: 3 MiB of zeros
+    out = tmp_path / "pkg"
+    assert _report(run, out, key) == 0
+    withheld = json.loads((out / "data" / run.name / "withheld.json").read_text())
+    assert "larger than 1 MiB" in withheld["huge.log"]
