@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import __version__
 from harness.results.run_folder import RunFolder
 from harness.secrets import scrub
+from reports.provenance_view import NOT_RECORDED, printable
 from reports.run_data import rig_text
 
 # First match wins (Allure's rule), so the specific categories come first. The
@@ -58,16 +59,23 @@ def environment(folder: Path) -> dict[str, str]:
         meta = run.store.meta() if (folder / "store.sqlite").is_file() else {}
     finally:
         run.close()
-    chip = " ".join(str(p) for p in (ident.get("manufacturer"), str(ident.get("vendor", "")).strip()) if p)
+    chip = " ".join(p for p in (printable(ident.get("manufacturer") or ""),
+                                printable(ident.get("vendor") or "")) if p)
+    target_uri = target.get("uri") or meta.get("target") or summary.get("target")
+    if isinstance(target_uri, dict):
+        target_uri = target_uri.get("uri")
+    brief = meta.get("identity_brief") or summary.get("chip")
     return {
         "run.id": str(meta.get("run_id") or folder.name),
-        "chip": chip or str(meta.get("identity_brief") or summary.get("chip") or "unknown"),
-        "chip.firmware": str(ident.get("firmware", "unknown")),
-        "chip.spec": str(ident.get("spec", "unknown")),
-        "chip.fips_mode": str(bool(ident.get("fips_mode", False))).lower(),
-        "chip.profile": str(meta.get("profile_name") or summary.get("profile") or "unknown"),
-        "target": str(target.get("uri") or meta.get("target") or summary.get("target") or "unknown"),
-        "bus": str(target.get("bus", "unknown")),
+        "chip": chip or printable(brief.get("manufacturer", "") if isinstance(brief, dict) else brief or "")
+        or NOT_RECORDED,
+        "chip.firmware": str(ident.get("firmware") or NOT_RECORDED),
+        "chip.spec": str(ident.get("spec") or NOT_RECORDED),
+        "chip.fips_mode": (str(bool(ident["fips_mode"])).lower() if "fips_mode" in ident
+                           else NOT_RECORDED),
+        "chip.profile": str(meta.get("profile_name") or summary.get("profile") or NOT_RECORDED),
+        "target": str(target_uri or NOT_RECORDED),
+        "bus": str(target.get("bus") or NOT_RECORDED),
         "rig": rig_text(meta.get("rig") or summary.get("rig")),
         "harness.version": str(meta.get("harness_version") or __version__),
     }
