@@ -2,28 +2,28 @@
 
 A test gives evidence for a catalogue entry when its ``requirement`` marker
 names the entry (by id or alias) or when it carries one of the entry's
-evidence markers, unless the entry excludes it (``excludes``). Verdicts:
+evidence markers, unless the entry excludes it (``excludes``). A test that
+ran at a campaign point with an event the entry lists (power cycle,
+brown-out...) gives evidence for it too: the chip answered correctly after
+that event. Verdicts:
 
 * ``fail``: at least one evidence test failed or errored;
 * ``not demonstrated``: the chip's identity lacks what the entry needs
   (``identity_requires``, e.g. the FIPS mode bit), whatever the tests say;
 * ``insufficient evidence``: tests passed, but not the ones the entry needs
-  (``needs``), or tests can cover only part of the entry (``partial``);
+  (``needs``), or tests can cover only part of the entry (``partial``), or
+  only known deviations ran;
 * ``pass with deviations``: evidence tests passed and none failed, but some
   are known deviations (xfailed: the chip deviates from the clause the test
   names, for the reason the test gives); each is listed;
 * ``pass``: evidence tests passed, none failed, every need is met;
-A test that ran at a campaign point with an event the entry lists (power
-cycle, brown-out...) gives evidence for it too: the chip answered correctly
-after that event.
+* ``not covered``: no evidence test ran to a verdict (none exists, or all
+  were skipped). Never counted as passed.
 
 Beyond the rated range (a campaign point whose EFP/EFT check event says
 ``out_of_range``) a chip may stop answering: that is judged by the EFP/EFT
 entries only. There, a test counts only for environmental entries that it
 names by id; for every other entry it is listed but not judged.
-
-* ``not covered``: no evidence test ran to a verdict (none exists, or all
-  were skipped / expected failures). Never counted as passed.
 """
 
 from __future__ import annotations
