@@ -203,10 +203,10 @@ def check_runs(paths: list[str | Path]) -> list[RunInfo]:
         finally:
             reader.close()
         _check_pg_text(info)
-        if info.run_id in seen:
-            raise StoreError(f"run id {info.run_id} appears twice: {seen[info.run_id]} and "
-                             f"{info.source_path}")
-        seen[info.run_id] = info.source_path
+        first = seen.setdefault(info.run_id, info)
+        if first.content_key() != info.content_key():
+            raise StoreError(f"run id {info.run_id} names two different runs: "
+                             f"{first.source_path} and {info.source_path}")
         infos.append(info)
     return infos
 
