@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="package folder (default: RUN/report of the first run); an existing "
                              "folder is replaced only if it is an unmodified earlier package")
-    parser.add_argument("--allure", action="store_true",
-                        help="also render the Allure 3 HTML report into the package")
+    parser.add_argument("--allure", action=argparse.BooleanOptionalAction, default=None,
+                        help="render the Allure 3 report into the package (default: when Allure "
+                             "is installed and a run has allure-results)")
     parser.add_argument("--pdf", action=argparse.BooleanOptionalAction, default=True,
                         help="print report.pdf with headless Chromium (default: yes)")
     sign = parser.add_mutually_exclusive_group()
