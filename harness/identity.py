@@ -13,6 +13,7 @@ from typing import Any
 
 from tpm2_pytss.constants import TPM2_ALG, TPM2_CAP, TPM2_ECC
 
+from harness.reference.hashes import ALGORITHMS
 from harness.tpm import properties as PT
 
 from harness.tpm.names import command_name
@@ -36,8 +37,8 @@ def _text(value: int) -> str:
     return raw.replace(b"\x00", b"").decode("ascii", errors="replace")
 
 
-_ALG_OVERRIDES = {0x0004: "sha1", 0x003F: "cmac", 0x0027: "sha3_256", 0x0028: "sha3_384",
-                  0x0029: "sha3_512"}
+# Hash names from the one table (harness.reference.hashes); the rest from tpm2-pytss.
+_ALG_OVERRIDES = {**{alg: name for alg, (name, _size) in ALGORITHMS.items()}, 0x003F: "cmac"}
 
 
 def _alg_name(alg: int) -> str:

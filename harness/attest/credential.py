@@ -17,15 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from harness.errors import HarnessError
 from harness.reference import credential as _credential
 from harness.reference import names as _names
-from harness.reference.hashes import digest
-
-# The attestation code names hashes as hashlib does; the reference code takes TPM_ALG ids.
-NAME_ALG_IDS = {"sha1": 0x0004, "sha256": 0x000B, "sha384": 0x000C, "sha512": 0x000D}
+from harness.reference.hashes import alg_id, digest, digest_size
 
 
-def object_name(name_alg: str, public_area: bytes) -> bytes:
-    """TPM name of an object (Part 1 §16): nameAlg id || H(marshalled TPMT_PUBLIC)."""
-    return _names.object_name(NAME_ALG_IDS[name_alg], public_area)
+def object_name(name_alg: str, public_area) -> bytes:
+    """TPM name of an object (Part 1 §16): nameAlg id || H(marshalled TPMT_PUBLIC),
+    by tpm2-pytss (:func:`harness.reference.names.object_name`)."""
+    return _names.object_name(alg_id(name_alg), public_area)
 
 
 def qualified_name(name_alg: str, parent_qualified_name: bytes, name: bytes) -> bytes:
@@ -33,15 +31,15 @@ def qualified_name(name_alg: str, parent_qualified_name: bytes, name: bytes) -> 
 
     The QN of a hierarchy is its handle (e.g. TPM_RH_ENDORSEMENT 0x4000000B).
     """
-    alg = NAME_ALG_IDS[name_alg]
+    alg = alg_id(name_alg)
     return alg.to_bytes(2, "big") + digest(alg, parent_qualified_name + name)
 
 
 def make_credential(ek_public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
                     ek_name_alg: str, ek_sym_bits: int, ak_name: bytes,
                     credential: bytes) -> tuple[bytes, bytes]:
-    """Software TPM2_MakeCredential, as a verifier computes it
-    (:func:`harness.reference.credential.make_credential`).
+    """Software TPM2_MakeCredential, as a verifier computes it (tpm2-pytss, through
+    :func:`harness.reference.credential.make_credential`).
 
     Args:
         ek_public_key: the EK's public key (from its certificate).
@@ -56,13 +54,16 @@ def make_credential(ek_public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
         ``(id_object, encrypted_secret)``: the bodies of TPM2B_ID_OBJECT and
         TPM2B_ENCRYPTED_SECRET (without their size prefixes).
     """
-    alg = NAME_ALG_IDS[ek_name_alg]
-    size = len(digest(alg, b""))
+    try:
+        alg = alg_id(ek_name_alg)
+        size = digest_size(alg)
+    except ValueError as exc:
+        raise HarnessError(f"EK nameAlg: {exc}") from None
     if not 0 < len(credential) <= size:
         raise HarnessError(f"credential must be 1-{size} bytes, got {len(credential)}")
     try:
         blob = _credential.make_credential(ek_public_key, alg, ak_name, credential,
                                            sym_key_bits=ek_sym_bits)
-    except TypeError as exc:
-        raise HarnessError(str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise HarnessError(f"MakeCredential for this EK: {exc}") from None
     return blob.credential_blob, blob.encrypted_secret

@@ -6,23 +6,22 @@ PolicyB = PolicyOR(PolicyA, PolicyC), where PolicyC is PolicyAuthorizeNV of
 the profile's EK policy NV index; the verifier satisfies the PolicyA branch:
 PolicySecret(TPM_RH_ENDORSEMENT), then PolicyOR over both branch digests.
 
-PolicyA is computed here (TPM 2.0 Part 3 §23.4 PolicySecret); PolicyC is the
-profile's published constant per hash, and the OR of both is checked against
-the EK's authPolicy before the session is built.
+PolicyA is computed by :class:`harness.reference.policy.PolicyDigest`
+(TPM 2.0 Part 3 §23.4 PolicySecret); PolicyC is the profile's published
+constant per hash, and the OR of both (§23.6) is checked against the EK's
+authPolicy before the session is built.
 """
 
 from __future__ import annotations
-
-import hashlib
-import struct
 
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_SE
 from tpm2_pytss.types import TPML_DIGEST, TPMT_SYM_DEF
 
 from harness.errors import HarnessError
+from harness.reference.hashes import alg_id
+from harness.reference.names import handle_name
+from harness.reference.policy import PolicyDigest
 
-TPM_CC_POLICY_SECRET = 0x151
-TPM_CC_POLICY_OR = 0x171
 TPM_RH_ENDORSEMENT = 0x4000000B
 
 # TCG EK Credential Profile: PolicyC = PolicyAuthorizeNV(EK policy NV index), per hash.
@@ -33,22 +32,16 @@ POLICY_C = {
     "sha512": bytes.fromhex("589ee1e146544716e8deafe6db247b01b81e9f9c7dd16b814aa159138749105f"
                             "ba5388dd1dea702f35240c184933121e2c61b8f50d3ef91393a49a38c3f73fc8"),
 }
-_ALGS = {"sha256": TPM2_ALG.SHA256, "sha384": TPM2_ALG.SHA384, "sha512": TPM2_ALG.SHA512}
 
 
 def policy_a(hash_name: str) -> bytes:
     """PolicySecret(TPM_RH_ENDORSEMENT) with empty policyRef (Part 3 §23.4)."""
-    size = hashlib.new(hash_name).digest_size
-    d = hashlib.new(hash_name, b"\x00" * size + struct.pack(">II", TPM_CC_POLICY_SECRET,
-                                                            TPM_RH_ENDORSEMENT)).digest()
-    return hashlib.new(hash_name, d).digest()  # policyRef (empty) extended
+    return PolicyDigest(alg_id(hash_name)).secret(handle_name(TPM_RH_ENDORSEMENT)).value
 
 
 def policy_or(hash_name: str, branches: list[bytes]) -> bytes:
     """PolicyOR over ``branches`` from a fresh session (Part 3 §23.6)."""
-    size = hashlib.new(hash_name).digest_size
-    return hashlib.new(hash_name, b"\x00" * size + struct.pack(">I", TPM_CC_POLICY_OR)
-                       + b"".join(branches)).digest()
+    return PolicyDigest(alg_id(hash_name)).or_(branches).value
 
 
 def ek_policy_session(esapi, hash_name: str, auth_policy: bytes) -> ESYS_TR:
@@ -57,7 +50,7 @@ def ek_policy_session(esapi, hash_name: str, auth_policy: bytes) -> ESYS_TR:
     Raises:
         HarnessError: the EK's policy is neither PolicyA nor PolicyB of the profile.
     """
-    if hash_name not in _ALGS:
+    if hash_name not in POLICY_C:
         raise HarnessError(f"EK nameAlg {hash_name} has no EK Credential Profile policy")
     a = policy_a(hash_name)
     if auth_policy == a:
@@ -70,7 +63,7 @@ def ek_policy_session(esapi, hash_name: str, auth_policy: bytes) -> ESYS_TR:
                            "PolicyAuthorizeNV); cannot use this EK")
     session = esapi.start_auth_session(
         tpm_key=ESYS_TR.NONE, bind=ESYS_TR.NONE, session_type=TPM2_SE.POLICY,
-        symmetric=TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL), auth_hash=_ALGS[hash_name])
+        symmetric=TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL), auth_hash=TPM2_ALG(alg_id(hash_name)))
     try:
         esapi.policy_secret(ESYS_TR.ENDORSEMENT, session, b"", b"", b"", 0)
         if branches:

@@ -30,9 +30,10 @@ from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPMA_OBJECT
 from tpm2_pytss.types import TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT, TPM2B_PUBLIC, TPMT_PUBLIC
 from tpm2_pytss.utils import NVReadEK, create_ek_template
 
-from harness.attest.credential import make_credential, object_name, qualified_name
+from harness.attest.credential import make_credential, qualified_name
 from harness.attest.ek_policy import ek_policy_session
 from harness.errors import HarnessError
+from harness.reference.hashes import alg_name
 
 TPM_RH_ENDORSEMENT = 0x4000000B
 # --ek choices -> TCG EK Credential Profile templates (L-1, L-2, H-3) and certificate indices
@@ -44,8 +45,6 @@ AK_ATTRIBUTES = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SE
                  | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.SIGN_ENCRYPT
                  | TPMA_OBJECT.NODA)
 AK_TEMPLATES = {"rsa": "rsa2048:rsassa-sha256:null", "ecc": "ecc256:ecdsa-sha256:null"}
-_NAME_ALGS = {int(TPM2_ALG.SHA1): "sha1", int(TPM2_ALG.SHA256): "sha256",
-              int(TPM2_ALG.SHA384): "sha384", int(TPM2_ALG.SHA512): "sha512"}
 
 
 class EnrollmentError(HarnessError):
@@ -86,7 +85,7 @@ class Enrollment:
 def _ek_session(esapi, enrollment: "Enrollment") -> ESYS_TR:
     """A policy session satisfying the EK's authPolicy (see :mod:`ek_policy`)."""
     area = enrollment.ek_public.publicArea
-    return ek_policy_session(esapi, _NAME_ALGS[int(area.nameAlg)], bytes(area.authPolicy))
+    return ek_policy_session(esapi, alg_name(int(area.nameAlg)), bytes(area.authPolicy))
 
 
 def _flush_quietly(esapi, handle: ESYS_TR) -> None:
@@ -225,16 +224,16 @@ def activate(esapi, enrollment: Enrollment, ek_key) -> None:
     """MakeCredential in software, ActivateCredential on the chip, compare the secret."""
     verify_ak_attributes(enrollment.ak_public)
     area = enrollment.ak_public.publicArea
-    name_alg = _NAME_ALGS[int(area.nameAlg)]
-    enrollment.ak_name = object_name(name_alg, area.marshal())
+    name_alg = alg_name(int(area.nameAlg))
+    enrollment.ak_name = bytes(area.get_name())
     chip_name = bytes(esapi.tr_get_name(enrollment.ak_handle))
     if chip_name != enrollment.ak_name:
         raise EnrollmentError(f"AK name computed in software {enrollment.ak_name.hex()} differs "
                               f"from the TSS's {chip_name.hex()}")
     ek_area = enrollment.ek_public.publicArea
-    ek_name_alg = _NAME_ALGS[int(ek_area.nameAlg)]
+    ek_name_alg = alg_name(int(ek_area.nameAlg))
     ek_qn = qualified_name(ek_name_alg, TPM_RH_ENDORSEMENT.to_bytes(4, "big"),
-                           object_name(ek_name_alg, ek_area.marshal()))
+                           bytes(ek_area.get_name()))
     enrollment.ak_qualified_name = qualified_name(name_alg, ek_qn, enrollment.ak_name)
     if int(ek_area.type) == int(TPM2_ALG.RSA):
         sym_bits = int(ek_area.parameters.rsaDetail.symmetric.keyBits.aes)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.reference.hashes import ALG_IDS, ALGORITHMS, alg_name
 
 SPEC_ID_SIGNATURE = b"Spec ID Event03\x00"
 STARTUP_LOCALITY_SIGNATURE = b"StartupLocality\x00"
@@ -39,18 +40,6 @@ MAX_EVENT_SIZE = 16 * 1024 * 1024  # far beyond any real event; guards absurd si
 MAX_LOG_SIZE = 64 * 1024 * 1024  # firmware logs are kilobytes; refuse to read more
 CRYPTO_AGILE, SHA1_FORMAT = "crypto-agile", "sha1"
 
-# TCG Algorithm Registry: id -> (name, digest size)
-ALGORITHMS: dict[int, tuple[str, int]] = {
-    0x0004: ("sha1", 20),
-    0x000B: ("sha256", 32),
-    0x000C: ("sha384", 48),
-    0x000D: ("sha512", 64),
-    0x0012: ("sm3_256", 32),
-    0x0027: ("sha3_256", 32),
-    0x0028: ("sha3_384", 48),
-    0x0029: ("sha3_512", 64),
-}
-ALG_IDS = {name: alg for alg, (name, _size) in ALGORITHMS.items()}
 
 _EFI = 0x80000000
 EVENT_TYPES: dict[int, str] = {
@@ -94,11 +83,6 @@ def event_type_code(name_or_code: str | int) -> int:
         return int(text, 0)
     except ValueError:
         raise ValueError(f"unknown event type {name_or_code!r}") from None
-
-
-def alg_name(alg: int) -> str:
-    """Bank name of an algorithm id (``sha256``), ``alg_0x....`` if unknown."""
-    return ALGORITHMS[alg][0] if alg in ALGORITHMS else f"alg_0x{alg:04x}"
 
 
 def hash_bytes(bank: str, data: bytes) -> bytes:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
 from tpm2_pytss.types import TPML_DIGEST_VALUES, TPML_PCR_SELECTION, TPMT_HA
 
-from harness.attest.eventlog import ALG_IDS
 from harness.errors import HarnessError, NotSupportedError
 from harness.identity import list_pcr_banks
+from harness.reference.hashes import ALG_IDS, alg_name
 
 def selection(banks: list[str], pcrs: list[int]) -> TPML_PCR_SELECTION:
     """TPML_PCR_SELECTION of ``pcrs`` in each of ``banks``, in that order."""
@@ -22,13 +22,12 @@ def selection(banks: list[str], pcrs: list[int]) -> TPML_PCR_SELECTION:
 
 def selected(sel: TPML_PCR_SELECTION) -> list[tuple[str, list[int]]]:
     """(bank, PCRs ascending) per entry of a TPML_PCR_SELECTION, in its order."""
-    names = {alg: name for name, alg in ALG_IDS.items()}
     out = []
     for i in range(sel.count):
         s = sel.pcrSelections[i]
         pcrs = [j * 8 + k for j in range(s.sizeofSelect) for k in range(8)
                 if s.pcrSelect[j] & (1 << k)]
-        out.append((names.get(int(s.hash), f"alg_0x{int(s.hash):04x}"), pcrs))
+        out.append((alg_name(int(s.hash)), pcrs))
     return out
 
 

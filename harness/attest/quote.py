@@ -4,8 +4,10 @@ Chip side: ReadClock (Part 3 §29.2) for a reference point, then Quote
 (Part 3 §18.4) over the log's PCRs in every bank the log carries, with a
 fresh nonce as qualifyingData.
 
-Verifier side: the TPMS_ATTEST (Part 2 §10.12.12) is parsed here, not by the
-TSS, and checked: magic TPM_GENERATED_VALUE, type TPM_ST_ATTEST_QUOTE,
+Verifier side: the TPMS_ATTEST (Part 2 §10.12.12) and TPMT_SIGNATURE
+(§11.3.4) are unmarshalled by tpm2-pytss (:func:`unmarshal_attest`,
+:func:`verify_tpm_signature`: the harness's one parser of both, which the
+conformance suites use too) and checked here: magic TPM_GENERATED_VALUE, type TPM_ST_ATTEST_QUOTE,
 qualifiedSigner equal to the AK name, extraData equal to the nonce, the PCR
 selection equal to the request, pcrDigest equal to the hash of the replayed
 log's values, clock not before the reference and reset/restart counters equal
@@ -24,16 +26,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from tpm2_pytss.constants import TPM2_ALG
+from tpm2_pytss.types import TPMS_ATTEST, TPMT_SIGNATURE
 
 from harness.attest import pcrs as pcr_ops
-from harness.attest.eventlog import alg_name
 from harness.errors import HarnessError
+from harness.reference.hashes import alg_name
 
 TPM_GENERATED_VALUE = 0xFF544347
 TPM_ST_ATTEST_QUOTE = 0x8018
-_SIG = {0x0014: "rsassa", 0x0016: "rsapss", 0x0018: "ecdsa"}
-_CRYPTO_HASH = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-                "sha512": hashes.SHA512}
+_SCHEMES = {int(TPM2_ALG.RSASSA): "rsassa", int(TPM2_ALG.RSAPSS): "rsapss",
+            int(TPM2_ALG.ECDSA): "ecdsa"}
 
 
 class QuoteFormatError(HarnessError):
@@ -80,45 +83,45 @@ class Quote:
                 "reference_clock": vars(self.reference)}
 
 
-class _Buf:
-    def __init__(self, data: bytes, what: str) -> None:
-        self.data, self.pos, self.what = data, 0, what
+def _unmarshal(cls, data: bytes):
+    """``cls.unmarshal`` of all of ``data`` (tpm2-pytss); one-line QuoteFormatError if not."""
+    try:
+        out, used = cls.unmarshal(bytes(data))
+    except Exception as exc:  # the TSS unmarshaller raises several kinds
+        raise QuoteFormatError(f"{cls.__name__}: not well formed ({len(data)} bytes: "
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                               ) from None
+    if used != len(data):
+        raise QuoteFormatError(f"{cls.__name__}: {len(data) - used} bytes after the structure")
+    return out
 
-    def take(self, n: int, field_name: str) -> bytes:
-        if self.pos + n > len(self.data):
-            raise QuoteFormatError(f"{self.what}: truncated at {field_name} "
-                                   f"(offset {self.pos}, {len(self.data)} bytes)")
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
 
-    def u(self, fmt: str, field_name: str) -> int:
-        return struct.unpack(">" + fmt, self.take(struct.calcsize(fmt), field_name))[0]
+def unmarshal_attest(data: bytes) -> TPMS_ATTEST:
+    """The TPMS_ATTEST (Part 2 §10.12.12) of any attestation (quote, certify, audit,
+    time, NV...), by tpm2-pytss; every byte must belong to it. The magic is left to
+    the caller (a verifier reports it, it does not crash on it).
 
-    def tpm2b(self, field_name: str) -> bytes:
-        return self.take(self.u("H", field_name + ".size"), field_name)
+    Raises:
+        QuoteFormatError: not a whole TPMS_ATTEST.
+    """
+    return _unmarshal(TPMS_ATTEST, data)
 
 
 def parse_attest(data: bytes) -> QuoteBody:
-    """Parse a TPMS_ATTEST holding a TPMS_QUOTE_INFO (big-endian, Part 2 §10.12)."""
-    b = _Buf(data, "TPMS_ATTEST")
-    magic, typ = b.u("I", "magic"), b.u("H", "type")
-    signer, extra = b.tpm2b("qualifiedSigner"), b.tpm2b("extraData")
-    clock = ClockInfo(b.u("Q", "clock"), b.u("I", "resetCount"), b.u("I", "restartCount"),
-                      bool(b.u("B", "safe")))
-    fw = b.u("Q", "firmwareVersion")
-    if typ != TPM_ST_ATTEST_QUOTE:
-        return QuoteBody(magic, typ, signer, extra, clock, fw, [], b"")
-    selection = []
-    for _ in range(b.u("I", "pcrSelect.count")):
-        alg = b.u("H", "pcrSelect.hash")
-        bits = b.take(b.u("B", "pcrSelect.sizeofSelect"), "pcrSelect.pcrSelect")
-        selection.append((alg_name(alg), [j * 8 + k for j, byte in enumerate(bits)
-                                          for k in range(8) if byte & (1 << k)]))
-    digest = b.tpm2b("pcrDigest")
-    if b.pos != len(data):
-        raise QuoteFormatError(f"TPMS_ATTEST: {len(data) - b.pos} bytes after pcrDigest")
-    return QuoteBody(magic, typ, signer, extra, clock, fw, selection, digest)
+    """The fields a verifier checks in a TPMS_ATTEST, with the TPMS_QUOTE_INFO of a quote.
+
+    Raises:
+        QuoteFormatError: not a whole TPMS_ATTEST.
+    """
+    a = unmarshal_attest(data)
+    c = a.clockInfo
+    body = QuoteBody(int(a.magic), int(a.type), bytes(a.qualifiedSigner), bytes(a.extraData),
+                     ClockInfo(int(c.clock), int(c.resetCount), int(c.restartCount),
+                               bool(c.safe)), int(a.firmwareVersion), [], b"")
+    if body.type == TPM_ST_ATTEST_QUOTE:
+        body.selection = pcr_ops.selected(a.attested.quote.pcrSelect)
+        body.pcr_digest = bytes(a.attested.quote.pcrDigest)
+    return body
 
 
 def pcr_composite_digest(hash_name: str, selection: list[tuple[str, list[int]]],
@@ -145,33 +148,47 @@ def take_quote(esapi, ak_handle, banks: list[str], pcrs: list[int],
     return quote
 
 
-def verify_signature(public_key, attest: bytes, signature: bytes) -> str:
-    """Verify a TPMT_SIGNATURE over ``attest``; return the scheme description.
+def verify_tpm_signature(public_key, message: bytes, signature: TPMT_SIGNATURE) -> str:
+    """Verify a TPMT_SIGNATURE (RSASSA, RSAPSS, ECDSA; Part 2 §11.3.4) over ``message``
+    with a ``cryptography`` public key; return the scheme (``ecdsa-sha256``).
 
     Raises:
-        QuoteFormatError: unknown scheme; InvalidSignature: a bad signature.
+        QuoteFormatError: a scheme, hash or key type the verifier does not handle;
+        cryptography.exceptions.InvalidSignature: a bad signature.
     """
-    b = _Buf(signature, "TPMT_SIGNATURE")
-    sig_alg, hash_alg = b.u("H", "sigAlg"), b.u("H", "hash")
-    scheme, hash_name = _SIG.get(sig_alg), alg_name(hash_alg)
-    if scheme is None or hash_name not in _CRYPTO_HASH:
-        raise QuoteFormatError(f"signature scheme 0x{sig_alg:04x} with hash {hash_name} is "
-                               "not supported by the verifier")
-    h = _CRYPTO_HASH[hash_name]()
-    if scheme in ("rsassa", "rsapss"):
-        if not isinstance(public_key, rsa.RSAPublicKey):
-            raise QuoteFormatError(f"{scheme} signature but the AK is not an RSA key")
-        sig = b.tpm2b("signature")
-        pad = padding.PKCS1v15() if scheme == "rsassa" else padding.PSS(
-            mgf=padding.MGF1(_CRYPTO_HASH[hash_name]()), salt_length=padding.PSS.AUTO)
-        public_key.verify(sig, attest, pad, h)
-    else:
+    scheme = _SCHEMES.get(int(signature.sigAlg))
+    if scheme is None:
+        raise QuoteFormatError(f"signature scheme 0x{int(signature.sigAlg):04x} is not "
+                               "supported by the verifier")
+    detail = getattr(signature.signature, scheme)
+    hash_name = alg_name(int(detail.hash))
+    algorithm = getattr(hashes, hash_name.upper(), None)  # sha256 -> hashes.SHA256
+    if algorithm is None:
+        raise QuoteFormatError(f"signature scheme {scheme} with hash {hash_name} is not "
+                               "supported by the verifier")
+    if scheme == "ecdsa":
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
-            raise QuoteFormatError("ecdsa signature but the AK is not an ECC key")
-        r, s = int.from_bytes(b.tpm2b("signatureR"), "big"), int.from_bytes(
-            b.tpm2b("signatureS"), "big")
-        public_key.verify(encode_dss_signature(r, s), attest, ec.ECDSA(h))
+            raise QuoteFormatError("ecdsa signature but the key is not an ECC key")
+        der = encode_dss_signature(int.from_bytes(bytes(detail.signatureR), "big"),
+                                   int.from_bytes(bytes(detail.signatureS), "big"))
+        public_key.verify(der, message, ec.ECDSA(algorithm()))
+    else:
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise QuoteFormatError(f"{scheme} signature but the key is not an RSA key")
+        pad = padding.PKCS1v15() if scheme == "rsassa" else padding.PSS(
+            mgf=padding.MGF1(algorithm()), salt_length=padding.PSS.AUTO)
+        public_key.verify(bytes(detail.sig), message, pad, algorithm())
     return f"{scheme}-{hash_name}"
+
+
+def verify_signature(public_key, attest: bytes, signature: bytes) -> str:
+    """Verify a marshalled TPMT_SIGNATURE over ``attest``; return the scheme description.
+
+    Raises:
+        QuoteFormatError: not a TPMT_SIGNATURE, or an unknown scheme;
+        InvalidSignature: a bad signature.
+    """
+    return verify_tpm_signature(public_key, attest, _unmarshal(TPMT_SIGNATURE, signature))
 
 
 def verify_quote(quote: Quote, ak_public_key, ak_qualified_name: bytes,

@@ -29,9 +29,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from harness.attest.credential import NAME_ALG_IDS, object_name
-from harness.attest.eventlog import ALG_IDS, ALGORITHMS, alg_name
 from harness.errors import ConfigError
+from harness.reference.hashes import ALG_IDS, ALGORITHMS, alg_name
+from harness.reference.names import object_name
 
 MAX_FILE = 1024 * 1024  # every tpm2-tools output here is a few kilobytes
 CREDENTIAL_MAGIC = 0xBADCC0DE
@@ -222,11 +222,12 @@ def read_public(path: str | Path, what: str) -> PublicKey:
         except Exception as exc:  # the TSS unmarshaller raises several kinds
             raise EvidenceFileError(f"{what} {path}: not a TPM2B_PUBLIC of an RSA or ECC key "
                                     f"({exc})") from exc
-        name_alg = {v: k for k, v in NAME_ALG_IDS.items()}.get(int(area.nameAlg))
-        if name_alg is None:
+        try:
+            name = object_name(int(area.nameAlg), area)
+        except ValueError as exc:
             raise EvidenceFileError(f"{what} {path}: nameAlg 0x{int(area.nameAlg):04x} is not "
-                                    "supported")
-        return PublicKey(key, public, object_name(name_alg, bytes(area.marshal())), name_alg)
+                                    f"supported ({exc})") from None
+        return PublicKey(key, public, name, alg_name(int(area.nameAlg)))
     try:
         return PublicKey(serialization.load_der_public_key(data))
     except ValueError as exc:
