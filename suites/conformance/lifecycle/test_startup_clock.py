@@ -23,7 +23,7 @@ REQ = ("IEC62443-4-2:CR 7.4", "IEC62443-4-2:CR 3.4")
 verifies = pytest.mark.verifies
 OWNER = pytest.mark.needs("hierarchy:owner")
 NV_CLOCK_UPDATE_DEFAULT_MS = 1 << 22  # the reference implementation's interval
-RATE_STEPS = 5
+RATE_STEPS = 10  # libtpms: about 1 % per coarse step (capped in total)
 RATE_WINDOW_S = 1.0
 
 
@@ -162,11 +162,18 @@ def test_clock_set_backwards_refused(tpm, expect_rc):
     assert tpm.read_clock().clockInfo.clock >= now
 
 
+def _clock_at(tpm) -> tuple[float, int]:
+    """(host time at the middle of the ReadClock round trip, Clock)."""
+    before = time.monotonic()
+    clock = tpm.read_clock().clockInfo.clock
+    return (before + time.monotonic()) / 2, clock
+
+
 def _rate(tpm) -> float:
     """Clock milliseconds per host millisecond over RATE_WINDOW_S."""
-    host0, clock0 = time.monotonic(), tpm.read_clock().clockInfo.clock
+    host0, clock0 = _clock_at(tpm)
     time.sleep(RATE_WINDOW_S)
-    clock1, host1 = tpm.read_clock().clockInfo.clock, time.monotonic()
+    host1, clock1 = _clock_at(tpm)
     return (clock1 - clock0) / ((host1 - host0) * 1000)
 
 
@@ -187,9 +194,9 @@ def test_clock_rate_adjust(tpm):
         for _ in range(RATE_STEPS):
             tpm.clock_rate_adjust(TPM2_CLOCK.COARSE_FASTER, ESYS_TR.OWNER)
     restored = _rate(tpm)
-    assert slower < nominal - 0.01, f"rate {slower:.4f} after {RATE_STEPS} x COARSE_SLOWER, " \
+    assert slower < nominal - 0.03, f"rate {slower:.4f} after {RATE_STEPS} x COARSE_SLOWER, " \
                                     f"nominal {nominal:.4f}"
-    assert restored > slower + 0.005, f"rate {restored:.4f} after COARSE_FASTER, was {slower:.4f}"
+    assert restored > slower + 0.03, f"rate {restored:.4f} after COARSE_FASTER, was {slower:.4f}"
 
 
 @pytest.mark.negative
