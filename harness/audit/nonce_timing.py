@@ -268,9 +268,7 @@ def run_sequential(esapi, transport, scheme: str, plan: Plan) -> tuple[TimingSam
                 if result.verdict not in ("leaks", "no leak"):
                     result.verdict = "incomplete"
                     result.reason = (f"incomplete: budget {plan.budget_s:g} s reached after {n} "
-                                     f"signatures; could resolve effects >= "
-                                     f"{_fmt(result.resolvable_us_per_bit)} µs/bit "
-                                     f"(floor {plan.floor_us_per_bit:g})")
+                                     f"signatures; {_resolves(result)}")
                 break
             if plan.progress is not None and now >= next_progress:
                 next_progress = now + plan.progress_every_s
@@ -284,14 +282,18 @@ def run_sequential(esapi, transport, scheme: str, plan: Plan) -> tuple[TimingSam
     result.sign_median_ms = float(np.median(data.times_s)) * 1e3 if data.times_s else 0.0
     result.latency_bound_ms = plan.latency_bound_s * 1e3 if plan.latency_bound_s else None
     if result.verdict == "inconclusive" and not result.reason:
-        result.reason = (f"inconclusive: cap of {plan.max_samples} signatures reached; could "
-                         f"resolve effects >= {_fmt(result.resolvable_us_per_bit)} µs/bit "
-                         f"(floor {plan.floor_us_per_bit:g}); raise --samples")
+        result.reason = (f"inconclusive: cap of {plan.max_samples} signatures reached; "
+                         f"{_resolves(result)}; raise --samples")
     return data, result
 
 
-def _fmt(x: float) -> str:
-    return "inf" if x == float("inf") else f"{x:.2f}"
+def _resolves(res: LeakageResult) -> str:
+    """What the samples could tell: the smallest resolvable effect against the floor."""
+    if res.resolvable_us_per_bit == float("inf"):
+        return (f"too few signatures in a class ({res.n_zero_class} / {res.n_high_class}) to "
+                f"resolve any effect (floor {res.floor_us_per_bit:g} µs/bit)")
+    return (f"could resolve effects >= {res.resolvable_us_per_bit:.2f} µs/bit "
+            f"(floor {res.floor_us_per_bit:g})")
 
 
 def _too_slow(data: TimingSamples, plan: Plan, median_s: float, elapsed: float) -> LeakageResult:
