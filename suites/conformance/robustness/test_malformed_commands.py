@@ -82,7 +82,6 @@ CASES = ("size-field-short", "size-field-long", "unknown-command-code", "vendor-
 
 @pytest.mark.spec("TPM 2.0 Part 3 §5.2 command header validation, §5.6 parameter unmarshalling")
 @pytest.mark.requirement("IEC62443-4-2:CR 3.5", "IEC62443-4-2:CR 3.7")
-@pytest.mark.verifies("GetRandom")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_malformed_command_exact_code_and_no_state_change(tpm, tpm_raw, tpm_target, caps, case):
     caps.require(*CASE_NEEDS.get(case, ()))
