@@ -88,9 +88,8 @@ def _unmarshal(cls, data: bytes):
     try:
         out, used = cls.unmarshal(bytes(data))
     except Exception as exc:  # the TSS unmarshaller raises several kinds
-        raise QuoteFormatError(f"{cls.__name__}: not well formed ({len(data)} bytes: "
-                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                               ) from None
+        raise QuoteFormatError(f"{cls.__name__}: not well formed ({len(data)} bytes): "
+                               f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     if used != len(data):
         raise QuoteFormatError(f"{cls.__name__}: {len(data) - used} bytes after the structure")
     return out

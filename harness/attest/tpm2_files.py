@@ -250,29 +250,32 @@ def read_certificate(path: str | Path) -> x509.Certificate:
 
 
 def read_credential(path: str | Path) -> tuple[bytes, bytes]:
-    """(TPM2B_ID_OBJECT body, TPM2B_ENCRYPTED_SECRET body) of a tpm2_makecredential file."""
+    """(TPM2B_ID_OBJECT body, TPM2B_ENCRYPTED_SECRET body) of a tpm2_makecredential file
+    (tpm2-pytss ``tools_to_credential``; every byte must belong to it)."""
+    from tpm2_pytss.utils import tools_to_credential
+
     data = read_file(path, "credential")
     if len(data) < 12 or struct.unpack(">II", data[:8]) != (CREDENTIAL_MAGIC, 1):
         raise EvidenceFileError(f"credential {path}: no tpm2-tools header (magic 0xBADCC0DE, "
                                 "version 1)")
-    pos, parts = 8, []
-    for field in ("TPM2B_ID_OBJECT", "TPM2B_ENCRYPTED_SECRET"):
-        if pos + 2 > len(data):
-            raise EvidenceFileError(f"credential {path}: truncated at {field}")
-        size = struct.unpack(">H", data[pos:pos + 2])[0]
-        if pos + 2 + size > len(data):
-            raise EvidenceFileError(f"credential {path}: {field} of {size} bytes is truncated")
-        parts.append(data[pos + 2:pos + 2 + size])
-        pos += 2 + size
-    if pos != len(data):
-        raise EvidenceFileError(f"credential {path}: {len(data) - pos} bytes after the secret")
-    return parts[0], parts[1]
+    try:
+        id_object, secret = (bytes(part) for part in tools_to_credential(data))
+    except Exception as exc:  # the TSS unmarshaller raises several kinds
+        raise EvidenceFileError(f"credential {path}: truncated or malformed TPM2B_ID_OBJECT / "
+                                f"TPM2B_ENCRYPTED_SECRET: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+                                ) from None
+    extra = len(data) - (8 + 2 + len(id_object) + 2 + len(secret))
+    if extra:
+        raise EvidenceFileError(f"credential {path}: {extra} bytes after the secret")
+    return id_object, secret
 
 
 def write_credential(path: str | Path, id_object: bytes, encrypted_secret: bytes) -> None:
-    """Write a credential the way tpm2_makecredential does (tpm2_activatecredential -i)."""
-    Path(path).write_bytes(struct.pack(">IIH", CREDENTIAL_MAGIC, 1, len(id_object)) + id_object
-                           + struct.pack(">H", len(encrypted_secret)) + encrypted_secret)
+    """Write a credential the way tpm2_makecredential does (tpm2_activatecredential -i;
+    tpm2-pytss ``credential_to_tools``)."""
+    from tpm2_pytss.utils import credential_to_tools
+
+    Path(path).write_bytes(credential_to_tools(id_object, encrypted_secret))
 
 
 def parse_nonce(text_or_path: str) -> bytes:
