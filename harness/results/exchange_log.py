@@ -26,8 +26,9 @@ class Exchange(NamedTuple):
         rc: response code (-1 if no response arrived).
         rc_name: TCG name of ``rc``, e.g. ``TPM_RC_AUTH_FAIL (session 1)``.
         duration_s: from the first command byte sent to the last response byte.
-        retries: bus-level recovery retries (SPI wait-state limits, I2C NACKs, responseRetry); a command
-            resent after TPM_RC_RETRY/YIELDED/TESTING is a record of its own.
+        retries: bus-level recovery retries (SPI wait-state limits, I2C NACKs,
+            responseRetry); a command resent after TPM_RC_RETRY/YIELDED/TESTING
+            is a record of its own.
         bus_transactions: bus transactions or frames used (0 for sockets).
         bus_bytes: bytes moved on the bus, headers included (0 for sockets).
         locality: TPM locality the command was sent in.
