@@ -102,3 +102,43 @@ def test_suites_pass_and_leave_the_board_as_found(variant, tmp_path):
                 data = path.read_bytes()
                 assert not any(f in data for f in forms), f"an auth value is in {path}"
     assert not problems, f"{variant}: " + "\n".join(problems)
+
+
+def test_fingerprint_sees_what_a_careless_suite_changes():
+    """The proof can fail: the changes issue 15 found (PCR 8 extended, a GLOBALLOCK index
+    write-locked, Clock moved an hour, the audit hash changed, the lockout counter
+    raised) all show in the fingerprint or the clock check."""
+    from tpm2_pytss import TSS2_Exception
+    from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
+    from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPML_CC
+
+    board = BoardLikeTpm().start()
+    try:
+        before, clock_before = fingerprint(board), read_clock(board)
+        with board.esapi() as esapi:
+            esapi.pcr_event(ESYS_TR.PCR8, b"careless")
+            esapi.nv_global_write_lock(ESYS_TR.OWNER)
+            esapi.clock_set(esapi.read_clock().clockInfo.clock + 3_600_000, ESYS_TR.OWNER)
+            esapi.set_command_code_audit_status(TPM2_ALG.SHA384, TPML_CC(), TPML_CC(),
+                                                ESYS_TR.OWNER)
+            sensitive = TPM2B_SENSITIVE_CREATE()
+            sensitive.sensitive.userAuth = b"right"
+            sensitive.sensitive.data = b"secret"
+            sealed = TPM2B_PUBLIC.parse("keyedhash", objectAttributes="userwithauth|fixedtpm|"
+                                                                       "fixedparent")
+            parent = esapi.tr_from_tpmpublic(0x81000001)
+            priv, pub, _, _, _ = esapi.create(parent, sensitive, sealed)
+            key = esapi.load(parent, priv, pub)
+            esapi.tr_set_auth(key, b"wrong")
+            with pytest.raises(TSS2_Exception):  # TPM_RC_AUTH_FAIL: counted (no noDA)
+                esapi.unseal(key)
+        clock_after, after = read_clock(board), fingerprint(board)
+    finally:
+        board.stop()
+    changed = "\n".join(differences(before, after))
+    assert "pcrs.sha256[8]" in changed
+    assert "nv.0x01000100.public" in changed  # TPMA_NV_WRITELOCKED set
+    assert "audit.digest_alg" in changed
+    assert "properties.lockout_counter" in changed
+    assert clock_jump_ms(clock_before, clock_after) > CLOCK_JUMP_MS
+    assert differences(before, before) == []
