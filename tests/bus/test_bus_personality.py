@@ -310,3 +310,22 @@ def test_schemes_and_symmetric_algorithms_the_part_lacks(st33):
     template.publicArea.parameters.eccDetail.scheme.details.ecdaa.hashAlg = TPM2_ALG.SHA256
     with ExpectRC(0x092 | 0x040 | 0x200):
         st33.esapi.create_primary(None, template)
+
+
+def test_tpmhil_probe_shows_the_part_and_its_vendor_commands():
+    import json
+    import subprocess
+    import sys
+
+    uri = "i2c+sim://slb9673?owner_auth=c0ffee00"
+    done = subprocess.run([sys.executable, "-m", "harness.cli.main", "probe", "--tpm", uri, "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert (data["manufacturer"], data["vendor"], data["profile"]) == ("IFX", "SLB9673", "slb9673")
+    assert data["vendor_commands"] == [f"0x{c:08x}" for c in range(0x2000012F, 0x20000134)]
+    assert all(not c.startswith("TPM2_CC_0x") for c in data["commands"])
+    assert "c0ffee00" not in done.stdout + done.stderr
+    text = subprocess.run([sys.executable, "-m", "harness.cli.main", "probe", "--tpm",
+                           "spi+sim://st33ktpm"], capture_output=True, text=True, timeout=120)
+    assert "vendor commands  0x20000307" in text.stdout and "STM" in text.stdout
