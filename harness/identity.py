@@ -197,6 +197,12 @@ def _curve_name(curve: int) -> str:
         return f"curve_0x{curve:04x}"
 
 
+#: Public names of the algorithm and curve naming every module shares
+#: ("sha256", "ecdaa", "nist_p256", "bn_p256", ...).
+alg_name = _alg_name
+curve_name = _curve_name
+
+
 def _ek_summary(esapi, indices: list[int]) -> dict[str, Any]:
     from harness.provenance import ek_summary  # EK certificate serial and public key hash
 

@@ -31,8 +31,6 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpm2_pytss.constants import TPM2_ECC
-
 from harness.chips.capability_view import (
     CAP_ALGS, CAP_COMMANDS, CAP_ECC_CURVES, TPMA_CC_V,
     CapabilityView, cc_key,
@@ -40,7 +38,7 @@ from harness.chips.capability_view import (
 from harness.chips.fifo import Backend
 from harness.chips.refusals import Refusals, rc_response
 from harness.errors import ConfigError, TargetError
-from harness.identity import _alg_name
+from harness.identity import alg_name, curve_name
 from harness.tpm import properties as PT
 from harness.tpm.names import command_code
 from harness.tpm.wire import build_command
@@ -61,17 +59,11 @@ _CAPACITY = {PT.HR_TRANSIENT_MIN, PT.HR_PERSISTENT_MIN, PT.HR_LOADED_MIN,
 
 
 def _alg_ids() -> dict[str, int]:
-    return {_alg_name(a): a for a in range(0x0001, 0x0050)}
+    return {alg_name(a): a for a in range(0x0001, 0x0050)}
 
 
 def _curve_ids() -> dict[str, int]:
-    out = {}
-    for c in range(0x0001, 0x0030):
-        try:
-            out[str(TPM2_ECC.to_string(c)).split(".")[-1].lower()] = c
-        except ValueError:
-            continue
-    return out
+    return {curve_name(c): c for c in range(0x0001, 0x0030)}
 
 
 def _prop_id(name: str) -> int:
