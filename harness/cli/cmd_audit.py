@@ -154,11 +154,11 @@ def run(args: argparse.Namespace) -> int:
             budget_s=budget, profile=profile,
             progress=lambda line: say(f"{'':>16}... {line}"),
             destructive_ok=disposable, trust_roots=_trust_roots(args, target), skip=tuple(args.skip),
-            destructive_note=f"destructive: {target.uri.text} is not disposable; pass "
-                             f"--allow-destructive {target.uri.text} (a vulnerable chip may need a power cycle)")
+            destructive_note=f"destructive: {target.uri.redacted()} is not disposable; pass "
+                             f"--allow-destructive {target.uri.redacted()} (a vulnerable chip may need a power cycle)")
         folder = RunFolder.create(args.results, new_run_id("audit-"), kind="audit")
         store = folder.store
-        store.set_meta("target", target.uri.text)
+        store.set_meta("target", target.uri.redacted())
         store.set_meta("identity_brief", f"{identity.manufacturer} {identity.vendor.strip()} fw {identity.firmware}")
         store.set_meta("profile_name", profile.name if profile else None)
         folder.write_json("identity.json", identity.to_dict())
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
         fw = decoded_firmware(identity, profile.firmware_format if profile else None)
         sim = " [SIMULATED NONCE LEAK]" if args.simulate_nonce_leak is not None else ""
-        say(f"tpm-hil audit of {target.uri.text}{sim}")
+        say(f"tpm-hil audit of {target.uri.redacted()}{sim}")
         say(f"  chip        {identity.manufacturer} (0x{identity.manufacturer_id:08x}) "
               f"'{identity.vendor.strip()}', {identity.spec}")
         say(f"  firmware    {fw.text} (rule {fw.rule}; TPM_PT_FIRMWARE_VERSION_1=0x"

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             allow_power_cycle=args.allow_power_cycle), store=folder.store)
         server.start()
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
-        print(f"serving {target.uri.text} as swtpm://{host}:{server.port} "
+        print(f"serving {target.uri.redacted()} as swtpm://{host}:{server.port} "
               f"(control {server.port + 1}); command log in {folder.path}", flush=True)
         try:
             server.wait()
