@@ -80,7 +80,9 @@ def test_on_a_virtual_chip_the_bus_itself_retries(tmp_path):
         t = wrap_transport(target.open(), path)
         assert t.fault_plan is not None
         assert run_efp_check(t, rounds=1).verdict == "PASS"
-        assert sum(x.retries for x in t.log.drain()) == 0
+        # inside the range the model injects nothing (a busy host may still cost a wait state)
+        assert t.fault_plan.injected.get("wait_storm", 0) == 0
+        t.log.drain()
         _state(path, temperature_c=95.0)
         import os
         os.utime(path, (2, 2))
