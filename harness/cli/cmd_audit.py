@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         identity = probe(esapi)
         profile = (load_profile(target.profile_hint) if target.profile_hint
                    else profile_for_chip(identity.manufacturer, identity.vendor))
-        disposable = target.disposable or args.allow_destructive == target.uri.text
+        disposable = target.disposable or args.allow_destructive in (target.uri.text, target.uri.redacted())
         options = AuditOptions(
             samples=args.samples, alpha=args.alpha, floor_us_per_bit=args.floor_us,
             budget_s=budget, profile=profile,
