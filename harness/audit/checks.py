@@ -180,7 +180,8 @@ def check_nonce_timing(esapi, transport, identity, samples: int,
     out, pairs = [], []
     deadline = time.monotonic() + budget_s if budget_s is not None else None
     for i, scheme in enumerate(schemes):
-        share = None if deadline is None else max(1.0, (deadline - time.monotonic()) / (len(schemes) - i))
+        share = None if deadline is None else \
+            max(1.0, round((deadline - time.monotonic()) / (len(schemes) - i), 1))
         plan = nonce_timing.Plan(max_samples=samples, alpha=alpha, floor_us_per_bit=floor_us_per_bit,
                                  budget_s=share, latency_bound_s=bound_s, latency_source=bound_source,
                                  progress=progress)
