@@ -59,28 +59,44 @@ def load_certificate(data: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(data)
 
 
+def load_trust_roots(paths) -> list[x509.Certificate]:
+    """Certificates (PEM or DER) from files and folders a lab supplies.
+
+    Folders contribute their *.pem, *.crt, *.cer and *.der files; a PEM file
+    holding no certificate (a key or CSR beside the certificates) is skipped.
+
+    Raises:
+        ConfigError: a path does not exist, or a file that should hold a
+            certificate does not parse (the message names the file).
+    """
+    out: list[x509.Certificate] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise ConfigError(f"trust roots: {p} does not exist")
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".pem", ".crt", ".cer", ".der")) \
+            if p.is_dir() else [p]
+        for f in files:
+            data = f.read_bytes()
+            pem = data.lstrip().startswith(b"-----BEGIN")
+            if pem and b"-----BEGIN CERTIFICATE-----" not in data and b"-----BEGIN X509" not in data:
+                continue  # a key or CSR beside the certificates: not a trust anchor
+            try:
+                certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data \
+                    else [x509.load_der_x509_certificate(data)]
+            except ValueError as exc:
+                raise ConfigError(f"trust roots: {f}: not a PEM or DER certificate ({exc})") from None
+            out.extend(certs)
+    return out
+
+
 def trusted_roots(extra_dir: str | None = None) -> list[x509.Certificate]:
     """Certificates in $TPMHIL_EK_ROOTS (or ``extra_dir``): *.pem, *.crt, *.cer, *.der."""
     folder = extra_dir or os.environ.get(ROOTS_ENV)
-    out: list[x509.Certificate] = []
     if not folder:
-        return out
+        return []
     if not Path(folder).is_dir():
         raise ConfigError(f"EK roots folder {folder} (${ROOTS_ENV}) is not a directory")
-    for path in sorted(Path(folder).glob("*")):
-        if path.suffix.lower() not in (".pem", ".crt", ".cer", ".der"):
-            continue
-        data = path.read_bytes()
-        if data.lstrip().startswith(b"-----BEGIN") and b"-----BEGIN CERTIFICATE-----" not in data:
-            continue  # a key or CSR beside the certificates: not a trust anchor
-        try:
-            if b"-----BEGIN CERTIFICATE-----" in data:
-                out.extend(x509.load_pem_x509_certificates(data))
-            else:
-                out.append(x509.load_der_x509_certificate(data))
-        except ValueError as exc:
-            raise ConfigError(f"EK root {path}: not an X.509 certificate ({exc})") from None
-    return out
+    return load_trust_roots([folder])
 
 
 def harness_ca_trusted(target) -> bool:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
-from harness.errors import ConfigError, HarnessError
+from harness.ek import load_trust_roots  # noqa: F401 (the audit's and the suites' entry point)
+from harness.errors import HarnessError
 
 OID_TPM_MANUFACTURER = ObjectIdentifier("2.23.133.2.1")
 OID_TPM_MODEL = ObjectIdentifier("2.23.133.2.2")
@@ -65,29 +65,6 @@ class EkCertFinding:
         return {"index": f"0x{self.index:08x}", "kind": self.kind, "subject": self.subject,
                 "issuer": self.issuer, "ok": self.ok,
                 "checks": [c.__dict__ for c in self.checks]}
-
-
-def load_trust_roots(paths: Iterable[str | Path]) -> list[x509.Certificate]:
-    """Certificates (PEM or DER) from files and folders a lab supplies.
-
-    Raises:
-        ConfigError: a path does not exist or a file holds no certificate.
-    """
-    out: list[x509.Certificate] = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise ConfigError(f"trust roots: {p} does not exist")
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".pem", ".crt", ".cer", ".der")) \
-            if p.is_dir() else [p]
-        for f in files:
-            data = f.read_bytes()
-            try:
-                certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data \
-                    else [x509.load_der_x509_certificate(data)]
-            except ValueError as exc:
-                raise ConfigError(f"trust roots: {f}: not a PEM or DER certificate ({exc})") from None
-            out.extend(certs)
-    return out
 
 
 def _der_trim(raw: bytes) -> bytes:
