@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -75,6 +76,14 @@ def finish(folder: RunFolder, pytest_code: int, build_report: bool = True,
            as_json: bool = False) -> int:
     """Export, summarise, report and print: what every run ends with."""
     folder.export_command_log()
+    setup_error = _setup_failure(folder)
+    if setup_error is not None:  # the target went away after the check: not a chip verdict
+        folder.summarize({"pytest_exit_code": pytest_code, "verdict": "SET-UP ERROR",
+                          "setup_error": setup_error})
+        folder.close()
+        print(f"tpmhil run: error: set-up error, no test could reach the chip: {setup_error} "
+              "(results kept, no report signed)", file=sys.stderr)
+        return 2
     summary = folder.summarize({"pytest_exit_code": pytest_code})
     _allure_environment(folder)
     report_path = _report(folder) if build_report else None
@@ -84,6 +93,21 @@ def finish(folder: RunFolder, pytest_code: int, build_report: bool = True,
         print_verdict(folder, summary, report_path)
     folder.close()
     return exit_code(pytest_code, summary["verdict"])
+
+
+#: Errors that say the target or configuration was unusable, not that the chip misbehaved.
+_SETUP_ERRORS = re.compile(r"\b(TargetError|TargetURIError|ProfileError|ConfigError)\b")
+
+
+def _setup_failure(folder: RunFolder) -> str | None:
+    """The first message when every judged test errored at set-up on a set-up error, else None."""
+    rows = folder.store.query("SELECT outcome, message FROM tests")
+    errors = [m or "" for o, m in rows if o == "error"]
+    if not errors or any(o not in ("error", "skipped", "deselected") for o, _ in rows):
+        return None
+    if not all(_SETUP_ERRORS.search(m[:300]) for m in errors):
+        return None
+    return " ".join(errors[0].split())[:300]
 
 
 #: pytest's own exit codes that mean the suites could not be run as asked.

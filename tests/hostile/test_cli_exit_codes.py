@@ -147,3 +147,35 @@ def test_non_finite_numbers_on_the_command_line_are_usage_errors(argv):
     proc = tpmhil(*argv)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "finite number" in proc.stderr
+
+
+def test_a_target_lost_after_the_check_is_a_set_up_error_not_a_chip_fail(tmp_path, capsys):
+    """Every test errored at set-up because the target could not be opened (e.g. a labgrid
+    place taken between the check and pytest): exit 2, verdict SET-UP ERROR, no report signed."""
+    import json
+
+    from harness.cli.cmd_run import finish
+
+    folder = RunFolder.create(tmp_path / "results", "lost")
+    now = time.time()
+    for name in ("t::a", "t::b"):
+        folder.store.add_test(TestRecord(
+            nodeid=name, outcome="error", duration_s=0.0, started=now, finished=now,
+            message="harness.errors.TargetError: labgrid place board-a is acquired by ci-host-2"))
+    path = folder.path
+    assert finish(folder, 1, build_report=True) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set-up error" in err and "acquired by ci-host-2" in err
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["verdict"] == "SET-UP ERROR"
+    assert not list(tmp_path.rglob("manifest.json")) and not list(tmp_path.rglob("*.sig"))
+
+
+def test_a_chip_error_in_every_test_is_still_a_fail(tmp_path, capsys):
+    from harness.cli.cmd_run import finish
+
+    folder = RunFolder.create(tmp_path / "results", "chip")
+    now = time.time()
+    folder.store.add_test(TestRecord(nodeid="t::a", outcome="error", duration_s=0.0, started=now,
+                                     finished=now, message="TSS2_Exception: tpm:error(2.0): failure"))
+    assert finish(folder, 1, build_report=False) == 1
