@@ -229,3 +229,19 @@ def test_swtpm_without_roots_fails_the_chain(audit_chip):
     outcome = check_ek_credentials(audit_chip.esapi, audit_chip.identity, [])
     assert outcome.verdict == FAIL
     assert "chain: no trusted roots supplied" in outcome.summary
+
+
+def test_trust_folder_with_a_key_beside_the_certificates(tmp_path):
+    """A CA's private key left in the roots folder is not a trust anchor and not an error."""
+    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+    from harness import ek
+
+    key, cert = _ca()
+    (tmp_path / "root.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (tmp_path / "root-key.pem").write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                                              NoEncryption()))
+    assert ekcert.load_trust_roots([tmp_path]) == [cert]
+    assert ek.trusted_roots(str(tmp_path)) == [cert]
+    with pytest.raises(ConfigError, match="is not a directory"):
+        ek.trusted_roots(str(tmp_path / "root.pem"))
