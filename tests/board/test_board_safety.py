@@ -12,6 +12,7 @@ the environment).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -102,6 +103,10 @@ def test_suites_pass_and_leave_the_board_as_found(variant, tmp_path):
                 data = path.read_bytes()
                 assert not any(f in data for f in forms), f"an auth value is in {path}"
     assert not problems, f"{variant}: " + "\n".join(problems)
+    coverage = json.loads((tmp_path / "run" / "evidence" / "command_coverage.json").read_text())
+    for command in ("TPM2_Clear", "TPM2_ClockSet", "TPM2_NV_GlobalWriteLock"):
+        reasons = coverage["not_run_here"][command]["positive"]  # skipped, not failed
+        assert reasons and all("destructive" in r for r in reasons), (command, reasons)
 
 
 def test_fingerprint_sees_what_a_careless_suite_changes():
