@@ -74,12 +74,20 @@ def power_cycle(tpm_raw):
     return tpm_raw.power_cycle
 
 
+_HIERARCHY_NEEDS = {ESYS_TR.OWNER: "hierarchy:owner", ESYS_TR.ENDORSEMENT: "hierarchy:endorsement",
+                    ESYS_TR.PLATFORM: "hierarchy:platform"}
+
+
 @pytest.fixture
-def primary(tpm):
-    """``primary(template, attrs=None, hierarchy=OWNER, auth=b"") -> (handle, TPM2B_PUBLIC)``."""
+def primary(tpm, caps):
+    """``primary(template, attrs=None, hierarchy=OWNER, auth=b"") -> (handle, TPM2B_PUBLIC)``;
+    the test is skipped, naming why, when that hierarchy is disabled or its auth unknown."""
 
     def make(template: str, attrs: str | None = None, hierarchy=ESYS_TR.OWNER,
              auth: bytes = b""):
+        need = _HIERARCHY_NEEDS.get(hierarchy)
+        if need:
+            caps.require(need)
         public = (TPM2B_PUBLIC.parse(template, objectAttributes=attrs) if attrs
                   else TPM2B_PUBLIC.parse(template))
         sensitive = TPM2B_SENSITIVE_CREATE()
