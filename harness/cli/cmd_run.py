@@ -149,7 +149,7 @@ def check_setup(target: str, chip_profile: str | None) -> None:
             load_profile(t.profile_hint)
         t.open()
     except OSError as exc:
-        raise TargetError(f"target {target}: unreachable: {exc.strerror or exc}") from None
+        raise TargetError(f"target {t.uri.redacted()}: unreachable: {exc.strerror or exc}") from None
     finally:
         try:
             t.close()

@@ -730,3 +730,14 @@ def test_huge_files_are_not_read_into_a_package(tmp_path, key, monkeypatch) -> N
     assert _report(run, out, key) == 0
     withheld = json.loads((out / "data" / run.name / "withheld.json").read_text())
     assert "larger than 1 MiB" in withheld["huge.log"]
+
+
+def test_unreachable_target_with_credentials_is_one_line_without_them(tmp_path, capsys) -> None:
+    from harness.ports import free_port_pair
+
+    port = free_port_pair()
+    assert main(["run", "--tpm", f"swtpm://lab:{TARGET_PW}@127.0.0.1:{port}",
+                 "--results", str(tmp_path / "r"), "--no-report"]) == 2
+    captured = capsys.readouterr()
+    assert TARGET_PW not in captured.out + captured.err and "Traceback" not in captured.err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
