@@ -32,6 +32,7 @@ import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from harness.tpm import properties as PT
@@ -78,6 +79,11 @@ def check_need(need: str) -> None:
             command_code(arg)
         except KeyError:
             raise NeedError(f"need {need!r}: unknown TPM command name") from None
+    elif kind in ("alg", "bank") and not _known_name("alg", arg):
+        raise NeedError(f"need {need!r}: unknown algorithm (TPM 2.0 Part 2 §6.3 names, lower "
+                        "case, e.g. sha384, ecdaa)")
+    elif kind == "curve" and not _known_name("curve", arg):
+        raise NeedError(f"need {need!r}: unknown ECC curve (e.g. nist_p256, bn_p256)")
     elif kind in ("rsa", "aes") and not arg.isdigit():
         raise NeedError(f"need {need!r}: expected a key size in bits")
     elif kind == "hierarchy" and arg not in HIERARCHIES:
@@ -87,6 +93,26 @@ def check_need(need: str) -> None:
         if not match or match.group(1) not in _PT_BY_NAME:
             raise NeedError(f"need {need!r}: expected pt:NAME>=N with NAME a TPM_PT property "
                             "in lower case without TPM_PT_ (e.g. pt:nv_counters_max>=1)")
+
+
+def _known_name(kind: str, arg: str) -> bool:
+    """A spec name, or the ``alg_0x0042`` / ``curve_0x0042`` form identity gives ids
+    without one (a chip may report those)."""
+    return arg.lower() in _known(kind) or re.fullmatch(f"{kind}_0x[0-9a-f]{{4}}", arg) is not None
+
+
+@lru_cache(maxsize=2)
+def _known(kind: str) -> frozenset[str]:
+    """Algorithm or curve names as :mod:`harness.identity` reports them."""
+    from tpm2_pytss.constants import TPM2_ALG, TPM2_ECC
+
+    from harness.identity import _ALG_OVERRIDES, _alg_name, _curve_name
+
+    table, name = (TPM2_ALG, _alg_name) if kind == "alg" else (TPM2_ECC, _curve_name)
+    values = {int(getattr(table, n)) for n in dir(table)
+              if n.isupper() and isinstance(getattr(table, n), int)}
+    extra = set(_ALG_OVERRIDES.values()) if kind == "alg" else set()
+    return frozenset({name(v) for v in values} | extra)
 
 
 def needs_of(marks: Iterable[Any]) -> tuple[str, ...]:

@@ -60,6 +60,7 @@ def test_require_skips_with_every_reason():
 
 
 @pytest.mark.parametrize("bad", ["TPM2_Commit", "cc:TPM2_NoSuch", "rsa:big", "hierarchy:null",
+                                 "alg:ecdas", "bank:sha257", "curve:nist_p255",
                                  "pt:no_such>=1", "pt:nv_counters_max", "colour:red"])
 def test_malformed_needs_are_errors(bad):
     with pytest.raises(NeedError):
