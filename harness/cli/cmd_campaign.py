@@ -87,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
             "nominal_point_test_failures": int(table.failed[~stress].fillna(0).sum()),
             "stressed_point_test_failures": int(table.failed[stress].fillna(0).sum()),
             "harness_errors": int(table.harness_errors.fillna(0).sum()),
+            "nominal_point_harness_errors": int(table.harness_errors[~stress].fillna(0).sum()),
         }
         verdict = campaign_verdict(counts["efp_failures"], counts["nominal_point_test_failures"],
-                                   counts["harness_errors"], int(table.tests.fillna(0).sum()))
+                                   counts["nominal_point_harness_errors"],
+                                   int(table.tests.fillna(0).sum()))
         summary = folder.summarize({"campaign": campaign.name, **counts, "verdict": verdict})
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -6,7 +6,9 @@ cycle) a chip may fail safe: that is recorded, not a FAIL. A wrong answer
 FAIL. A test that broke because of the harness itself (a fixture that could
 not set up, ``identity`` being None, a TypeError in test code) says nothing
 about the chip: it is a *harness error*, never counted as a chip failure, and
-it makes the campaign INCOMPLETE (exit 2) unless a real FAIL was found.
+it makes the campaign INCOMPLETE (exit 2) when it hit a nominal point (the
+evidence that matters is missing) unless a real FAIL was found; at a stressed
+point it is reported, and the EFP/EFT check stays that point's verdict.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ HARNESS_EXCEPTIONS = frozenset({
 #: Set-up/teardown errors of these types are the chip's (it did not answer, or answered an error).
 CHIP_EXCEPTIONS = frozenset({
     "TSS2_Exception", "TransportError", "TpmTimeoutError", "ResponseFormatError", "BusError",
-    "AssertionError", "TpmError",
+    "TpmError",
 })
 _EXC = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Exit))\b")
 #: Exit code per verdict (README: 0 pass, 1 fail, 2 could not judge).
@@ -37,8 +39,14 @@ def exception_type(message: str) -> str:
     return match.group(1) if match else ""
 
 
+#: Tests the failure-mode guard did not run because the chip had stopped: the chip's doing.
+_CHIP_STOPPED = ("Failed: not run:",)
+
+
 def is_harness_error(outcome: str, message: str) -> bool:
     """Whether a failed/error test record is the harness's fault rather than the chip's."""
+    if (message or "").strip().startswith(_CHIP_STOPPED):
+        return False
     kind = exception_type(message)
     if outcome == "failed":
         return kind in HARNESS_EXCEPTIONS
@@ -57,7 +65,11 @@ def classify(tests: pd.DataFrame) -> pd.DataFrame:
 
 def campaign_verdict(efp_failures: int, nominal_chip_failures: int, harness_errors: int,
                      tests: int) -> str:
-    """PASS, FAIL, INCOMPLETE (harness errors) or NO TESTS RAN."""
+    """PASS, FAIL, INCOMPLETE (harness errors at nominal points) or NO TESTS RAN.
+
+    Args:
+        harness_errors: harness errors at *nominal* points (stressed ones do not count here).
+    """
     if efp_failures or nominal_chip_failures:
         return "FAIL"
     if harness_errors:

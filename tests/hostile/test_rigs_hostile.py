@@ -310,6 +310,9 @@ def test_resume_refuses_a_folder_without_a_store(tmp_path):
     ("failed", "tpm2_pytss.TSS2_Exception.TSS2_Exception: tpm:error(2.0): commands not being accepted because of a TPM failure", False),
     ("error", "harness.errors.TpmTimeoutError: TPM2_Startup did not answer", False),
     ("failed", "assert b'' == b'\\x00'", False),
+    ("error", "fixtures/plugin.py:234: AssertionError", True),
+    ("error", "assert None is not None", True),
+    ("error", "Failed: not run: the chip entered failure mode during t::x (TPM_RC_FAILURE)", False),
 ])
 def test_harness_errors_are_told_from_chip_failures(outcome, message, harness):
     assert is_harness_error(outcome, message) is harness
