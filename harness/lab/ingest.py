@@ -154,7 +154,8 @@ def _copy_table(conn, run_id: str, folder: StoreReader, table: str) -> tuple[int
     if not rows:
         return 0, 0
     names = ["run_id", *column_names(table)]
-    assert columns == names[1:]
+    if columns != names[1:]:  # the reader hands out the schema's columns only
+        raise StoreError(f"{folder.path}: table {table} read with unexpected columns")
     target = sql.Identifier(table)
     stage = sql.Identifier(f"stage_{table}")
     cols = sql.SQL(", ").join(map(sql.Identifier, names))
