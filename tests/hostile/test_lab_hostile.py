@@ -88,22 +88,37 @@ def _add_column(store: Path, table: str, name: str) -> None:
         db.execute(f'ALTER TABLE {table} ADD COLUMN "{name.replace(chr(34), chr(34) * 2)}" TEXT')
 
 
-def test_crafted_column_name_never_reaches_postgresql(tmp_path, conn, pg):
+def _payload(marker: Path) -> str:
+    """A column name valid in both SQL dialects that the old ingester pasted into its queries:
+    SQLite reads ``"point_id"`` (a string literal when no such column exists) and comments
+    out the rest; PostgreSQL's nested comments make it close the COPY column list and run
+    ``COPY ... FROM PROGRAM`` as the (superuser) ingesting role. Verified against the ingester
+    before this fix: the marker file was created."""
+    return (f'"point_id" /* /* */ FROM tests -- */) FROM STDIN; '
+            f"COPY runs (run_id) FROM PROGRAM 'touch {marker}'; --")
+
+
+@pytest.mark.parametrize("drop_point_id", [True, False])
+def test_crafted_column_name_never_reaches_postgresql(tmp_path, conn, drop_point_id):
     marker = Path("/tmp") / f"tpmhil-pwned-{uuid.uuid4().hex}"
-    evil = (f"point_id) FROM STDIN; COPY runs (run_id) FROM PROGRAM 'touch {marker}'; "
-            "COPY stage_tests (run_id")
     run = make_run(tmp_path, "crafted", {"t::a": "passed", "t::b": "failed"})
-    _add_column(run / "store.sqlite", "tests", evil)
+    if drop_point_id:  # the working attack: the payload stands in for the point_id column
+        with sqlite3.connect(run / "store.sqlite") as db:
+            db.execute("ALTER TABLE tests DROP COLUMN point_id")
+    _add_column(run / "store.sqlite", "tests", _payload(marker))
     _add_column(run / "store.sqlite", "events", "x\"; DROP TABLE runs; --")
-    report = ingest([run], conn=conn)
-    conn.commit()
-    assert report.runs == ["crafted"]
-    assert row_counts(conn, ["crafted"])["tests"] == 2  # the known columns only
+    if drop_point_id:
+        with pytest.raises(StoreError, match="table tests has no column 'point_id'"):
+            ingest([run], conn=conn)
+        conn.rollback()
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    else:  # extra columns are ignored: only the schema's columns are read and written
+        report = ingest([run], conn=conn)
+        conn.commit()
+        assert report.runs == ["crafted"]
+        assert row_counts(conn, ["crafted"])["tests"] == 2
     assert not marker.exists()
     assert conn.execute("SELECT to_regclass('runs')").fetchone()[0] == "runs"
-    columns = {r[0] for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'tests'")}
-    assert not any("PROGRAM" in c for c in columns)
 
 
 def test_crafted_store_missing_a_column_is_refused_whole(tmp_path, conn):
