@@ -238,6 +238,7 @@ def run_sequential(esapi, transport, scheme: str, plan: Plan) -> tuple[TimingSam
     next_progress = start + plan.progress_every_s
     result: LeakageResult | None = None
     planned = looks[0]
+    resolves = "first look after the pilot"
     look_i = 0
     with _signer(esapi, transport, scheme) as sign:
         while True:
@@ -259,6 +260,7 @@ def run_sequential(esapi, transport, scheme: str, plan: Plan) -> tuple[TimingSam
                 result = analyse(data, plan.alpha, plan.floor_us_per_bit, beta=plan.beta,
                                  looks=len(looks), max_samples=plan.max_samples)
                 planned = max(result.planned_samples, n)
+                resolves = _resolves(result)
                 if result.verdict in ("leaks", "no leak") or n >= plan.max_samples:
                     break
                 result = None
@@ -274,7 +276,7 @@ def run_sequential(esapi, transport, scheme: str, plan: Plan) -> tuple[TimingSam
                 next_progress = now + plan.progress_every_s
                 budget = f" of {plan.budget_s:.0f} s" if plan.budget_s is not None else ""
                 plan.progress(f"nonce_timing:{scheme}: {n} signatures (planned {planned}, cap "
-                              f"{plan.max_samples}), {now - start:.0f} s{budget}")
+                              f"{plan.max_samples}), {now - start:.0f} s{budget}; {resolves}")
     assert result is not None
     result.elapsed_s = time.monotonic() - start
     result.budget_s = plan.budget_s
