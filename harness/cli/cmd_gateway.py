@@ -13,13 +13,7 @@ import sys
 import threading
 import time
 
-from harness.can.bridge import GatewayBridge, backend_target
-from harness.can.faults import FaultPlan
-from harness.can.serial_link import open_serial
-from harness.chip_profile import load_profile
 from harness.errors import ConfigError, ProfileError
-from harness.targets.can import CAN_PARAMS, SERIAL_PARAMS, _check_params, can_settings
-from harness.targets.uri import parse_target
 from harness.lab.names import positive_seconds
 
 COMMAND = "gateway"
@@ -40,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The bus extra (python-can, pyserial) only when the gateway runs: `tpmhil --help` needs none.
+    from harness.can.bridge import GatewayBridge, backend_target
+    from harness.can.faults import FaultPlan
+    from harness.can.serial_link import open_serial
+    from harness.chip_profile import load_profile
+    from harness.targets.can import CAN_PARAMS, SERIAL_PARAMS, _check_params, can_settings
+    from harness.targets.uri import parse_target
+
     backend = backend_target(args.tpm)
     durations = None
     if backend.profile_hint:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from harness.chip_profile import load_profile, profile_for_chip
-from harness.errors import ProfileError
-from harness.fixtures_support import open_session_esapi
+from harness.cli.output import add_json_flag, emit
 
 COMMAND = "probe"
 HELP = "print the chip's identity (manufacturer, firmware, spec, algorithms, PCR banks, EK certs)"
@@ -16,10 +13,14 @@ HELP = "print the chip's identity (manufacturer, firmware, spec, algorithms, PCR
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tpm", default=None, metavar="URI",
                    help="target string (default: $TPMHIL_TARGET or swtpm)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_flag(p, "the chip's identity")
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.chip_profile import load_profile, profile_for_chip
+    from harness.errors import ProfileError
+    from harness.fixtures_support import open_session_esapi
+
     with open_session_esapi(args.tpm) as (target, esapi):
         from harness.identity import probe
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     shown = getattr(target, "display_name", target.uri.text)  # auth values redacted
     data["target"] = shown
     if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True))
+        emit(data)
         return 0
     rows = [
         ("target", shown),

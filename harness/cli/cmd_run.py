@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
+from harness.cli.output import add_json_flag, emit
 from harness.errors import ConfigError, HarnessError, TargetError
+from harness.extras import advice
 from harness.lab.names import under
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
 from harness.run_suites import SuiteRun, suite_paths
@@ -40,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="board / DUT serial for the provenance record (default $TPMHIL_DUT)")
     p.add_argument("--operator", default=None, help="who ran it (default $TPMHIL_OPERATOR)")
     p.add_argument("--lab", default=None, help="lab name (default $TPMHIL_LAB)")
-    p.add_argument("--json", action="store_true", help="print summary.json instead of the table")
+    add_json_flag(p, "summary.json plus the results folder, report and exit code; pytest's "
+                     "output goes to stderr")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -88,11 +90,14 @@ def finish(folder: RunFolder, pytest_code: int, build_report: bool = True,
     _allure_environment(folder)
     report_path = _report(folder) if build_report else None
     if as_json:
-        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+        code = exit_code(pytest_code, summary["verdict"])
+        emit({**summary, "results_folder": str(folder.path), "exit_code": code,
+              "report": str(report_path) if report_path else None})
     else:
         print_verdict(folder, summary, report_path)
+        code = exit_code(pytest_code, summary["verdict"])
     folder.close()
-    return exit_code(pytest_code, summary["verdict"])
+    return code
 
 
 #: Errors that say the target or configuration was unusable, not that the chip misbehaved.
@@ -168,7 +173,13 @@ def _allure_environment(folder: RunFolder) -> None:
 def _report(folder: RunFolder):
     try:
         from reports import build_package
-    except ImportError:
+    except ImportError as exc:
+        needs = advice(exc)
+        if needs is None:
+            raise
+        print(f"tpmhil run: no evidence package: the report {needs} (the results folder "
+              f"{folder.path} is complete; `tpmhil report` builds the package later)",
+              file=sys.stderr)
         return None
     try:
         return build_package([folder.path], None)

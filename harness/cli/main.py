@@ -10,7 +10,9 @@ import sys
 import traceback
 
 import harness
+from harness.cli.output import json_mode, wanted as json_wanted
 from harness.errors import HarnessError
+from harness.extras import advice
 
 
 def _subcommands():
@@ -35,11 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: matplotlib is in several extras: the one that goes with the command.
+MATPLOTLIB_EXTRA = {"campaign": "rigs", "audit": "audit"}
+
+
+def missing_extra(exc: ImportError, command: str) -> str | None:
+    """``pip install 'tpm-hil[EXTRA]'`` advice when ``exc`` is an optional package missing."""
+    return advice(exc, MATPLOTLIB_EXTRA.get(command, "reports"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with json_mode(json_wanted(args)):
+            return int(args._run(args) or 0)
+    except ImportError as exc:
+        needs = missing_extra(exc, args.command)
+        if needs is None:
+            return _unexpected(args.command, exc)
+        print(f"tpmhil {args.command}: error: {needs}", file=sys.stderr)
+        if os.environ.get("TPMHIL_DEBUG"):
+            traceback.print_exception(exc)
+        return 2
     except HarnessError as exc:
         print(f"tpmhil {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
@@ -49,13 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # stdout closed by a pager or `head`: nothing left to say
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen input: one line, exit 2
-        where = _origin(exc)
-        print(f"tpmhil {args.command}: error: unexpected {type(exc).__name__}: "
-              f"{' '.join(str(exc).split())[:500]}{where} (set TPMHIL_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        if os.environ.get("TPMHIL_DEBUG"):
-            traceback.print_exc()
-        return 2
+        return _unexpected(args.command, exc)
+
+
+def _unexpected(command: str, exc: BaseException) -> int:
+    where = _origin(exc)
+    print(f"tpmhil {command}: error: unexpected {type(exc).__name__}: "
+          f"{' '.join(str(exc).split())[:500]}{where} (set TPMHIL_DEBUG=1 for the traceback)",
+          file=sys.stderr)
+    if os.environ.get("TPMHIL_DEBUG"):
+        traceback.print_exception(exc)
+    return 2
 
 
 def _origin(exc: BaseException) -> str:

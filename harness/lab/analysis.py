@@ -165,3 +165,29 @@ def diff(a: RunData, b: RunData, alpha: float = 1e-3, min_rel: float = 0.5,
     out.slower, out.faster = _latency_changes(a.exchanges, b.exchanges, alpha, min_rel,
                                               min_abs_ms / 1e3, min_samples)
     return out
+
+
+def run_names(data: RunData) -> list[dict[str, str]]:
+    """Each run's id, chip, firmware and bus (a fan-out has one per place)."""
+    cols = ["run_id", "chip_model", "firmware", "bus", "place"]
+    runs = data.runs.reindex(columns=cols).fillna("")
+    return [{k: str(v) for k, v in row.items()} for row in runs.to_dict("records")]
+
+
+def name_line(data: RunData) -> str:
+    """``A1 (chip IBM SW TPM, firmware 1.2, bus swtpm)``; places joined by ``; ``."""
+    return "; ".join(f"{r['run_id']} (chip {r['chip_model'] or 'unknown'}, firmware "
+                     f"{r['firmware'] or 'unknown'}, bus {r['bus'] or 'unknown'})"
+                     for r in run_names(data)) or "no runs"
+
+
+def comparability_warnings(a: RunData, b: RunData) -> list[str]:
+    """Why a difference may be the set-up, not the change: another chip or another bus."""
+    out = []
+    for column, what in (("chip_model", "chip"), ("bus", "bus")):
+        va = sorted(set(a.runs[column].fillna("unknown").astype(str)))
+        vb = sorted(set(b.runs[column].fillna("unknown").astype(str)))
+        if va != vb:
+            out.append(f"the runs differ in {what}: A {', '.join(va)} vs B {', '.join(vb)}; "
+                       f"latency and failures may come from the {what}, not the change")
+    return out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.errors import TargetURIError
+from harness.extras import advice
 from harness.targets.base import Target
 from harness.targets.uri import TargetURI, parse_target
 
@@ -49,6 +50,8 @@ class TargetForm:
 
 _FORMS: dict[str, TargetForm] = {}
 _loaded = False
+#: Providers left out because an optional extra is not installed: module -> advice line.
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def register(form: TargetForm) -> None:
@@ -64,8 +67,12 @@ def _load_providers() -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if exc.name == module:
+                continue
+            needs = advice(exc)
+            if needs is None:
                 raise
+            _UNAVAILABLE[module] = needs   # e.g. can:// without python-can: the others still work
 
 
 def forms() -> list[TargetForm]:
@@ -75,7 +82,10 @@ def forms() -> list[TargetForm]:
 
 def accepted_forms() -> str:
     """The accepted target strings, one per line, for error messages and help."""
-    return "\n".join(f"  {f.example:<48} {f.summary}" for f in forms())
+    lines = [f"  {f.example:<48} {f.summary}" for f in forms()]
+    lines += [f"  (not installed: {m.rsplit('.', 1)[-1]} targets {needs})"
+              for m, needs in sorted(_UNAVAILABLE.items())]
+    return "\n".join(lines)
 
 
 #: Parameters every target string may carry (chip profile, virtual-chip options,
