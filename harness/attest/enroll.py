@@ -112,24 +112,20 @@ def load_ca_certificates(paths: list[str | Path]) -> list[x509.Certificate]:
 
 
 def verify_chain(cert: x509.Certificate, cas: list[x509.Certificate]) -> str:
-    """Check ``cert`` chains (signatures and names) to a self-signed CA in ``cas``."""
-    current, path = cert, []
-    for _depth in range(8):
-        issuer = next((c for c in cas if c.subject == current.issuer), None)
-        if issuer is None:
-            raise EnrollmentError(f"EK certificate chain: no CA certificate for issuer "
-                                  f"'{current.issuer.rfc4514_string()}'")
-        try:
-            current.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no message
-            raise EnrollmentError(f"EK certificate chain: '{current.subject.rfc4514_string()}' "
-                                  f"is not validly signed by '{issuer.subject.rfc4514_string()}'"
-                                  f" ({type(exc).__name__})") from exc
-        path.append(issuer.subject.rfc4514_string())
-        if issuer.subject == issuer.issuer:
-            return " -> ".join(path)
-        current = issuer
-    raise EnrollmentError("EK certificate chain is longer than 8 certificates")
+    """Check ``cert`` chains to a self-signed CA in ``cas`` (:func:`harness.ek.verify_chain`:
+    RFC 5280 path validation, CA constraints included)."""
+    from harness.ek import EkChainError
+    from harness.ek import verify_chain as verify_ek_chain
+
+    if not any(c.subject == cert.issuer for c in cas):
+        raise EnrollmentError(f"EK certificate chain: no CA certificate for issuer "
+                              f"'{cert.issuer.rfc4514_string()}'")
+    try:
+        chain = verify_ek_chain(cert, cas)
+    except EkChainError as exc:
+        raise EnrollmentError(f"EK certificate chain: '{cert.subject.rfc4514_string()}' is not "
+                              f"validly signed up to a trusted CA ({exc})") from exc
+    return " -> ".join(c.subject.rfc4514_string() for c in chain[1:])
 
 
 def _same_key(cert_key, chip_key) -> bool:

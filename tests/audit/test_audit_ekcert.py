@@ -245,3 +245,19 @@ def test_trust_folder_with_a_key_beside_the_certificates(tmp_path):
     assert ek.trusted_roots(str(tmp_path)) == [cert]
     with pytest.raises(ConfigError, match="is not a directory"):
         ek.trusted_roots(str(tmp_path / "root.pem"))
+
+
+def test_attestation_enrollment_rejects_a_non_ca_intermediate_too(lab):
+    """``tpmhil attest`` enrolls through the same chain check (harness.ek.verify_chain)."""
+    from harness.attest.enroll import EnrollmentError, verify_chain
+
+    root = _ca()
+    not_a_ca = _ca("test TPM vendor end entity", issuer=root, ca=False)
+    good = _ca("test TPM vendor EK CA 04", issuer=root)
+    _, key = lab
+    bad_cert = x509.load_der_x509_certificate(_ek_cert(not_a_ca, key.public_key()))
+    with pytest.raises(EnrollmentError, match="basicConstraints.cA"):
+        verify_chain(bad_cert, [root[1], not_a_ca[1]])
+    good_cert = x509.load_der_x509_certificate(_ek_cert(good, key.public_key()))
+    assert verify_chain(good_cert, [root[1], good[1]]) == \
+        "CN=test TPM vendor EK CA 04 -> CN=test TPM vendor root"
