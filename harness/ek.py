@@ -120,8 +120,9 @@ def verify_chain(cert: x509.Certificate, pool: list[x509.Certificate],
                  at: dt.datetime | None = None) -> list[x509.Certificate]:
     """Verify ``cert`` up to a self-signed root in ``pool`` (RFC 5280 path validation).
 
-    The one chain check of the harness (the functional suite's EK tests and
-    the audit's EK credentials use it), built on
+    The one chain check of the harness (the functional suite's EK tests, the
+    audit's EK credentials, attestation enrollment and TPM-signed package
+    verification use it), built on
     ``cryptography.x509.verification``: the self-signed certificates of
     ``pool`` are the trust anchors, the others candidate intermediates. Every
     CA certificate on the path is held to the WebPKI CA profile (basicConstraints
