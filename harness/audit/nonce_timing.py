@@ -24,7 +24,8 @@ stops as soon as the answer is clear, within a wall-time budget, and a chip
 whose first signatures already break its profile's TPM2_Sign latency bound is
 failed at once.
 
-The known key below is a public test value, not a secret.
+The known key (:data:`harness.audit.ec_sign.KNOWN_D`) is a public test value,
+not a secret.
 """
 
 from __future__ import annotations
