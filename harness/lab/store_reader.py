@@ -18,6 +18,7 @@ import math
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from harness.errors import StoreError
 from harness.lab.pg_schema import COLUMNS, column_names
@@ -53,17 +54,32 @@ class StoreReader:
             raise StoreError(f"{self.folder}: not a results folder (no {STORE_FILE})")
         if self.path.stat().st_size == 0:
             raise StoreError(f"{self.path}: empty file, not a results store")
+        self._conn = None
         try:
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10.0)
-            self._conn.execute("PRAGMA query_only = ON")
-            tables = {r[0] for r in self._conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = self._open("")
+        except sqlite3.OperationalError:
+            # a WAL store on a read-only copy (no -shm can be made): nobody writes it, so
+            # SQLite may read it as immutable
+            try:
+                tables = self._open("&immutable=1")
+            except sqlite3.Error as exc:
+                self.close()
+                raise StoreError(f"{self.path}: not a readable results store ({exc})") from None
         except sqlite3.Error as exc:
+            self.close()
             raise StoreError(f"{self.path}: not a readable results store ({exc})") from None
         missing = sorted({"meta", *COLUMNS} - tables)
         if missing:
             self.close()
             raise StoreError(f"{self.path}: not a results store (no table {missing[0]})")
+
+    def _open(self, extra: str) -> set[str]:
+        self.close()
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro" + extra
+        self._conn = sqlite3.connect(uri, uri=True, timeout=10.0)
+        self._conn.execute("PRAGMA query_only = ON")
+        return {r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     # -- life cycle --------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import HarnessError
 from harness.lab.names import safe_component
 from harness.yaml_file import load_yaml
 from rigs.errors import RigConfigError
@@ -223,7 +223,7 @@ def load_campaign(path: str | Path) -> Campaign:
             raise r.fail(key, "required field is missing")
     try:
         name = safe_component(top["name"], "campaign name")
-    except ConfigError as exc:
+    except HarnessError as exc:
         raise r.fail("name", str(exc)) from None
     rig_path = (path.parent / str(top["rig"])).resolve()
     if not rig_path.is_file():

@@ -42,8 +42,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     (["--tpm", "swtpm?bogus=1"], "unknown parameter 'bogus'"),
     (["--tpm", "swtpm://"], "expected swtpm://HOST:PORT"),
     (["--tpm", "device:///dev/no-such-tpm"], "no-such-tpm"),
-    (["--run-id", "../../escaped"], "not a safe folder name"),
-    (["--run-id", "/tmp/abs"], "not a safe folder name"),
+    (["--run-id", "../../escaped"], "is not a plain name"),
+    (["--run-id", "/tmp/abs"], "is not a plain name"),
 ])
 def test_set_up_errors_exit_2_before_anything_is_recorded(tmp_path, argv, needle):
     results = tmp_path / "results"

@@ -266,10 +266,10 @@ def test_unbalanced_quotes_in_a_suite_string_are_one_line(tmp_path):
 def test_campaign_name_cannot_escape_the_results_base(tmp_path, name):
     path = campaign_file(tmp_path, "points: [{temperature_c: 25}]\n")
     path.write_text(path.read_text().replace("name: hostile", f"name: {name!r}"))
-    with pytest.raises(RigConfigError, match="not a safe folder name"):
+    with pytest.raises(RigConfigError, match="is not a plain name"):
         load_campaign(path)
     proc = tpmhil("campaign", str(path), "--results", str(tmp_path / "results"))
-    assert_one_line_error(proc, "not a safe folder name")
+    assert_one_line_error(proc, "is not a plain name")
     assert not (tmp_path / "results").exists()
 
 
