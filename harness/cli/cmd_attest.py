@@ -25,6 +25,7 @@ from harness.identity import probe
 from harness.attest.flow import attest, format_result
 from harness.attest.golden import load_golden
 from harness.attest.replay import format_table
+from harness.cli.output import add_json_flag, emit
 from harness.errors import ConfigError, TargetError
 from harness.results.exchange_log import ExchangeLog
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
@@ -82,6 +83,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-crosscheck", action="store_true",
                    help="do not run tpm2_eventlog on the log (the stage shows NOT RUN)")
     p.add_argument("--table", action="store_true", help="also print the replay table")
+    add_json_flag(p, "verdict, each stage with its status and details, evidence folder")
+
+
+def _finish(args: argparse.Namespace, result, evidence) -> int:
+    """The exit code; with --json the verdict document on stdout."""
+    code = 0 if result.ok else 1
+    if args.json:
+        emit({"verdict": "PASS" if result.ok else "FAIL", "exit_code": code, "mode": result.mode,
+              "stages": [{"name": s.name, "status": s.status, "summary": s.summary,
+                          "details": list(s.details)} for s in result.stages],
+              "evidence": str(evidence)})
+    return code
 
 
 def parse_pcr_list(text: str) -> list[int]:
@@ -194,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             for line in failure.details[:10]:
                 print(f"  {line}")
     print(f"evidence: {evidence}")
-    return 0 if result.ok else 1
+    return _finish(args, result, evidence)
 
 
 def _make_challenge(args: argparse.Namespace) -> int:
@@ -205,6 +218,8 @@ def _make_challenge(args: argparse.Namespace) -> int:
     record = make_challenge(args.make_challenge, args.ek_cert, args.ak_public, args.ek_public)
     print(f"challenge for AK {record['ak_name'][:20]}... written to {args.make_challenge}: "
           "give the board cred.out and the nonce in nonce.hex; keep secret.bin here")
+    if args.json:
+        emit({"challenge": str(args.make_challenge), "ak_name": record["ak_name"], "exit_code": 0})
     return 0
 
 
@@ -264,4 +279,4 @@ def _run_offline(args: argparse.Namespace) -> int:
             for line in stage.details[:10]:
                 print(f"  {line}")
     print(f"evidence: {evidence}")
-    return 0 if result.ok else 1
+    return _finish(args, result, evidence)

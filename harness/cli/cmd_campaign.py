@@ -6,6 +6,7 @@ import argparse
 import signal
 from pathlib import Path
 
+from harness.cli.output import add_json_flag, emit
 from harness.errors import ConfigError, HarnessError
 from harness.results.run_folder import DEFAULT_BASE, RunFolder, new_run_id
 from harness.results.store import STORE_FILE
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of this campaign under --results")
     parser.add_argument("--efp-rounds", type=int, default=3,
                         help="known-answer rounds of the EFP/EFT check at each point")
+    add_json_flag(parser, "summary with verdict and counts, one row per point, results folder")
 
 
 def _campaign_of(folder: Path) -> tuple[str | None, str | None]:
@@ -104,4 +106,8 @@ def run(args: argparse.Namespace) -> int:
           f"points {summary['stressed_point_test_failures']}  EFP/EFT failures (wrong answers) "
           f"{summary['efp_failures']}  harness errors (not counted against the chip) "
           f"{summary['harness_errors']}  results {folder.path}")
+    if args.json:
+        points = table[cols].astype(object).where(table[cols].notna(), None)
+        emit({**summary, "exit_code": EXIT[summary["verdict"]], "results_folder": str(folder.path),
+              "points": points.to_dict("records")})
     return EXIT[summary["verdict"]]

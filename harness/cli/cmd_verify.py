@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli.output import add_json_flag, emit
+
 COMMAND = "verify"
 HELP = "check every file digest and the signature of an evidence package against the lab's key"
 
@@ -24,6 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tpm", default=None, metavar="URI",
                         help="for a package signed with --sign-with-tpm: prove with the lab TPM "
                              "itself (fresh credential activation) that the signing key lives in it")
+    add_json_flag(parser, "verdict, counts, changed/missing/added files, signer, problems")
+
+
+def _emit(args: argparse.Namespace, result, verdict: str, code: int) -> int:
+    if args.json:
+        emit({"verdict": verdict, "exit_code": code, "package": str(args.package),
+              "files_listed": result.checked, "changed": result.changed,
+              "missing": result.missing, "added": result.added,
+              "signature_ok": result.signature_ok, "signer": result.signer,
+              "key_fingerprint": result.key_fingerprint, "key_source": result.key_source,
+              "origin_checked": result.origin_checked, "tpm": result.tpm or None,
+              "problems": result.problems, "notes": result.notes})
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
     if not result.ok:
         print(f"{args.package}: FAILED: {counts}; signature "
               f"{'valid' if result.signature_ok else 'INVALID'} ({signer})")
-        return 1
+        return _emit(args, result, "FAILED", 1)
     if not result.origin_checked:
         print(f"{args.package}: integrity OK, origin NOT checked: no --key (or "
               f"$TPMHIL_LAB_PUBKEY) pinned; {counts}; signed by {signer}, which is only the key "
               "the package carries")
-        return 1
+        return _emit(args, result, "INTEGRITY OK, ORIGIN NOT CHECKED", 1)
     print(f"{args.package}: OK: {counts}; signature valid under the {result.key_source} "
           f"({signer})")
-    return 0
+    return _emit(args, result, "OK", 0)

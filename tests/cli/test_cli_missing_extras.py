@@ -1,0 +1,103 @@
+"""A core install (no extras): the suites run on swtpm, a command whose extra is missing says
+which one in one line, and the other commands keep working.
+
+The extras' packages are hidden from every process of the run (tpmhil, its pytest child) by a
+``sitecustomize`` on PYTHONPATH: a meta-path finder that answers ModuleNotFoundError for them,
+and pytest plugins from non-core distributions left out of the entry points, as when they were
+never installed.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+#: Import names the extras bring (bus, rigs, audit, reports, lab, parquet, dev).
+BLOCKED = ("can", "isotp", "serial", "pyftdi", "smbus2", "spidev", "cobs", "sliplib", "labgrid",
+           "matplotlib", "trestle", "openpyxl", "psycopg", "grpc", "psutil", "pyvisa",
+           "pyvisa_py", "pymodbus", "pyarrow", "badkeys", "hypothesis", "pytest_postgresql",
+           "pytest_benchmark")
+#: Distributions whose pytest plugins would not be there without the extras.
+NOT_INSTALLED = ("labgrid", "pytest-postgresql", "pytest-benchmark", "hypothesis")
+
+SITECUSTOMIZE = textwrap.dedent('''
+    import importlib.metadata as _md
+    import sys
+
+    _BLOCKED = set({blocked!r})
+    _GONE = set({gone!r})
+
+
+    class _NotInstalled:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in _BLOCKED:
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+            return None
+
+
+    sys.meta_path.insert(0, _NotInstalled())
+    _distributions = _md.distributions
+
+
+    def _installed(**kw):
+        for dist in _distributions(**kw):
+            if (dist.metadata["Name"] or "").lower() not in _GONE:
+                yield dist
+
+
+    _md.distributions = _installed
+    ''')
+
+
+@pytest.fixture(scope="module")
+def core_only(tmp_path_factory):
+    """Environment variables that make every child process a core-only install."""
+    folder = tmp_path_factory.mktemp("core-only")
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE.format(blocked=BLOCKED,
+                                                                  gone=NOT_INSTALLED))
+    return {"PYTHONPATH": str(folder)}
+
+
+def _with(cli, core_only, args, cwd, timeout=300):
+    env = dict(core_only)
+    done = cli.run(args, cwd, timeout=timeout, env=env)
+    return done
+
+
+def test_the_blocker_hides_the_extras(cli, core_only, tmp_path):
+    done = _with(cli, core_only, ["gateway", "--can", "can://socketcan/vcan0", "--duration", "1"],
+                 tmp_path, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == ["tpmhil gateway: error: needs the Python package 'can', which is not "
+                     "installed: pip install 'tpm-hil[bus]'"]
+    assert "Traceback" not in done.stderr
+
+
+def test_help_and_the_functional_suite_run_on_the_core_install(cli, core_only, tmp_path):
+    helped = _with(cli, core_only, ["--help"], tmp_path, timeout=120)
+    assert helped.returncode == 0 and "usage: tpmhil" in helped.stdout, helped.stderr
+    done = _with(cli, core_only, ["run", "--suite", "functional", "--tpm", "swtpm", "--results",
+                                  str(tmp_path), "--run-id", "core", "--json"], tmp_path, timeout=420)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads(done.stdout)
+    assert summary["verdict"] == "PASS" and summary["outcomes"]["passed"] >= 20
+    assert summary["report"] is None
+    assert "no evidence package: the report needs the Python package 'trestle'" in done.stderr
+    assert "pip install 'tpm-hil[reports]'" in done.stderr
+    folder = tmp_path / "core"
+    for name in ("summary.json", "junit.xml", "command_log.csv", "store.sqlite", "identity.json"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "report").exists()
+
+
+def test_a_target_whose_extra_is_missing_names_it(cli, core_only, tmp_path):
+    done = _with(cli, core_only, ["run", "--tpm", "can://socketcan/vcan0", "--results",
+                                  str(tmp_path)], tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert "unknown target kind 'can'" in done.stderr
+    assert "(not installed: can targets needs the Python package 'can'" in done.stderr
+    assert "pip install 'tpm-hil[bus]'" in done.stderr and "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir())  # nothing recorded for a set-up error
