@@ -253,3 +253,30 @@ def test_chip_signing_with_another_key_is_an_error_not_a_verdict(audit_chip, mon
                                   200, schemes=["ecdsa"])
     assert outcomes[0].verdict == "inconclusive"
     assert "does not reproduce r" in outcomes[0].summary
+
+
+def _sequential(effect: float, noise_us: float, seed: int, cap: int = 6000) -> str:
+    """The check's looks replayed on synthetic signatures (host noise with a heavy tail)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    zeros = [nt.leading_zero_bits(int.from_bytes(rng.bytes(32), "big")) for _ in range(cap)]
+    noise = rng.normal(0, noise_us, cap) + rng.exponential(10 * noise_us, cap) * (rng.random(cap) < 0.3)
+    times = [(500 + z * effect + e) * 1e-6 for z, e in zip(zeros, noise)]
+    looks = sampling.look_schedule(cap)
+    for n in looks:
+        res = nt.analyse(nt.TimingSamples("ecdsa", times[:n], zeros[:n]), looks=len(looks),
+                         max_samples=cap)
+        if res.verdict in ("leaks", "no leak"):
+            return res.verdict
+    return "inconclusive"
+
+
+def test_stopping_early_keeps_the_error_rates():
+    """Looking at the data up to 8 times must not turn a leak at the floor into
+    'no leak' (beta 1 %) nor a clean chip into 'leaks' (alpha 1e-5)."""
+    at_floor = [_sequential(2.0, 10.0, seed) for seed in range(25)]
+    clean = [_sequential(0.0, 10.0, seed) for seed in range(100, 125)]
+    assert at_floor.count("no leak") == 0, at_floor
+    assert clean.count("leaks") == 0, clean
+    assert clean.count("no leak") >= 20  # and a clean chip is cleared early
