@@ -101,3 +101,17 @@ def test_a_target_whose_extra_is_missing_names_it(cli, core_only, tmp_path):
     assert "(not installed: can targets needs the Python package 'can'" in done.stderr
     assert "pip install 'tpm-hil[bus]'" in done.stderr and "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())  # nothing recorded for a set-up error
+
+
+def test_a_broken_core_install_is_one_unexpected_line_exit_2(cli, tmp_path):
+    """pandas is core, not an extra: its absence is a broken install, reported as one line."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE.format(blocked=("pandas",), gone=()))
+    done = cli.run(["trend", str(tmp_path)], tmp_path, timeout=120,
+                   env={"PYTHONPATH": str(folder)})
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("tpmhil trend: error: unexpected ModuleNotFoundError: No module "
+                           "named 'pandas' at ")
+    assert line.endswith("(set TPMHIL_DEBUG=1 for the traceback)")
