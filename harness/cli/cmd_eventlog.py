@@ -20,6 +20,7 @@ from harness.attest.describe import describe_event
 from harness.attest.eventlog import encode_eventlog, read_eventlog
 from harness.attest.replay import replay
 from harness.cli.cmd_attest import explain_tpm_failure
+from harness.cli.output import add_json_flag, emit
 from harness.errors import ConfigError, HarnessError, NotSupportedError
 from harness.results.exchange_log import ExchangeLog
 
@@ -52,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                 "ascii_runtime_measurements")
     s.add_argument("--allowlist", default=None, metavar="FILE",
                    help="the lab's allowed file digests (YAML/JSON, see docs/attestation.md)")
+    add_json_flag(s, "verdict, PCR 10 replay, bad template hashes, changed and unknown files")
 
 
 def _reset(esapi, transport) -> None:
@@ -131,6 +133,7 @@ def _ima(args: argparse.Namespace) -> int:
     for line in tc.bad:
         print(f"BAD template hash: {line}")
     failing = list(tc.bad)
+    changed, unknown = [], []
     if args.allowlist:
         allow = load_allowlist(args.allowlist)
         changed, unknown = judge_allowlist(lst, allow)
@@ -140,6 +143,12 @@ def _ima(args: argparse.Namespace) -> int:
             print(f"UNKNOWN: {line}")
         failing += changed + (unknown if allow.unknown_fails else [])
     print(f"VERDICT: {'FAIL' if failing else 'PASS'}")
+    if args.json:
+        emit({"verdict": "FAIL" if failing else "PASS", "exit_code": 1 if failing else 0,
+              "measurements": len(lst.entries), "template_hash_alg": lst.template_hash_alg,
+              "pcr10": {bank: ima.replay_pcr(lst, bank).hex() for bank in ("sha1", "sha256",
+                                                                            "sha384")},
+              "bad_template_hashes": list(tc.bad), "changed": changed, "unknown": unknown})
     return 1 if failing else 0
 
 

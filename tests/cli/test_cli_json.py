@@ -122,3 +122,17 @@ def test_campaign_json(cli, tmp_path):
     assert done.returncode == doc["exit_code"], done.stderr
     assert doc["campaign"] == "json-test" and doc["verdict"] and len(doc["points"]) == 1
     assert doc["points"][0]["tests"] >= 5 and Path(doc["results_folder"]).is_dir()
+
+
+def test_eventlog_ima_json(cli, tmp_path):
+    from tests.attest import ima_lists as il
+
+    entries = il.sample(il.boot_aggregate([bytes(32)] * 10, "sha256"))
+    listing = tmp_path / "ascii_runtime_measurements"
+    listing.write_text("\n".join(m.ascii("sha1") for m in entries) + "\n")
+    done = cli.run(["eventlog", "ima", str(listing), "--json"], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = cli.only_json(done)
+    assert doc["verdict"] == "PASS" and doc["measurements"] == len(entries)
+    assert doc["pcr10"]["sha1"] == il.pcr10(entries, "sha1").hex()
+    assert "VERDICT: PASS" in done.stderr
