@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness.cli.output import add_json_flag, emit
+
 COMMAND = "report"
 HELP = "build the signed compliance evidence package (HTML, PDF, matrix, OSCAL) from results folders"
 
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-mixed-chips", action="store_true",
                         help="merge runs of different chips (different EK, or manufacturer and "
                              "firmware) into one package")
+    add_json_flag(parser, "package folder, requirement verdict totals, signer, files")
 
 
 def _progress(line: str) -> None:
@@ -68,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"signed by: {signer.get('kind')} key {signer.get('fingerprint')}"
           + (f" in TPM with EK {signer.get('ek_public_sha256', '')[:16]}..."
              if signer.get("kind") == "tpm-ecdsa-p256" else ""))
-    for name in ("report.html", "report.pdf", "traceability.csv", "traceability.xlsx",
-                 "assessment-results.json", "allure-report/index.html", "manifest.json"):
-        if (out / name).exists():
-            print(f"  {out / name}")
+    files = [str(out / name) for name in ("report.html", "report.pdf", "traceability.csv",
+                                          "traceability.xlsx", "assessment-results.json",
+                                          "allure-report/index.html", "manifest.json")
+             if (out / name).exists()]
+    for name in files:
+        print(f"  {name}")
+    if args.json:
+        emit({"package": str(out), "requirements": {s: totals.get(s, 0) for s in VERDICTS},
+              "signer": signer, "files": files, "exit_code": 0})
     return 0

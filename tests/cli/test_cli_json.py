@@ -57,8 +57,11 @@ def test_diff_and_trend_json(cli, two_runs, tmp_path):
 def test_report_then_verify_json(cli, two_runs, tmp_path):
     key = tmp_path / "lab.pem"
     built = cli.run(["report", str(two_runs[0]), "-o", str(tmp_path / "pkg"), "--no-pdf",
-                     "--no-allure", "--new-lab-key", str(key)], tmp_path)
+                     "--no-allure", "--new-lab-key", str(key), "--json"], tmp_path)
     assert built.returncode == 0, built.stderr
+    package = cli.only_json(built)
+    assert Path(package["package"]) == tmp_path / "pkg" and package["signer"]["kind"] == "ed25519"
+    assert sum(package["requirements"].values()) > 0 and "evidence package:" in built.stderr
     done = cli.run(["verify", str(tmp_path / "pkg"), "--key", str(tmp_path / "lab.pub.pem"),
                     "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
