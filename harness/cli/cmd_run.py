@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if args.places:
         from harness.lab.fanout import run_places
 
+        if args.json:  # each place prints its own table; no one document to give yet
+            raise ConfigError("--json is not available with --places; read the fan-out's "
+                              "summary.json (or `tpmhil trend FOLDER --json`)")
+
         return run_places(args.places, _forwarded(args))
     uri = resolve(args.tpm)  # fail at once on a malformed target string
     paths = suite_paths(args.suite)

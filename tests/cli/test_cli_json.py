@@ -139,3 +139,11 @@ def test_eventlog_ima_json(cli, tmp_path):
     assert doc["verdict"] == "PASS" and doc["measurements"] == len(entries)
     assert doc["pcr10"]["sha1"] == il.pcr10(entries, "sha1").hex()
     assert "VERDICT: PASS" in done.stderr
+
+
+def test_run_json_with_places_is_refused_in_one_line(cli, tmp_path):
+    done = cli.run(["run", "--places", "board-", "--json"], tmp_path, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("tpmhil run: error: --json is not available with --places; "
+                                   "read the fan-out's summary.json (or `tpmhil trend FOLDER "
+                                   "--json`)")
