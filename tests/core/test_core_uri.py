@@ -61,3 +61,24 @@ def test_accepted_forms_lists_builtins():
     text = accepted_forms()
     for scheme in ("swtpm", "mssim://", "device://"):
         assert scheme in text
+
+
+@pytest.mark.parametrize("text, match", [
+    ("swtpm://", r"expected swtpm://HOST:PORT"),
+    ("swtpm://127.0.0.1", r"expected swtpm://HOST:PORT"),
+    ("mssim://", r"expected mssim://HOST:PORT"),
+    ("swtpm?bank=sha256", r"unknown parameter 'bank'"),
+    ("device:///dev/tpmrm0?timeout=5", r"unknown parameter 'timeout'"),
+    ("spi:///dev/spidev0.1?hz=1000000&speed=9", r"unknown parameter 'speed'"),
+    ("labgrid://board-a?coordinator=h:1&wiat=5", r"unknown parameter 'wiat'"),
+])
+def test_incomplete_strings_and_unknown_parameters_are_errors(text, match):
+    with pytest.raises(TargetURIError, match=match):
+        resolve(text)
+
+
+@pytest.mark.parametrize("text", ["swtpm", "swtpm?banks=sha256&ekcert=0", "swtpm://127.0.0.1:2321",
+                                  "spi+sim://st33ktpm?faults=waits:2&platform=0",
+                                  "labgrid://board-a?coordinator=h:1&wait=5"])
+def test_known_parameters_pass(text):
+    assert resolve(text).text == text
