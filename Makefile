@@ -46,13 +46,26 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/tpmhil run --tpm swtpm
 
-# The functional suite also runs over the bus and gateway code, on virtual chips.
-BUS_TARGETS := spi+sim://st33ktpm i2c+sim://slb9673 i2c+sim://st33ktpm \
-	can://virtual/ci can://virtual/ci?fd=1 serial+sim://?framing=cobs
+# The whole suite (every marker) also runs on the virtual chips, which present the
+# real parts (lean command sets, the parts' buffers, SPI and I2C bus code), and once
+# more on a part set up as a lab leaves it: platform hierarchy disabled, hierarchy
+# auth values set (given to the run through the environment), TPM_RC_RETRY injected.
+# The functional suite runs over the ST33 on I2C and the CAN/serial gateway code.
+CHIP_TARGETS := spi+sim://st33ktpm i2c+sim://slb9673
+LAB_AUTH := a1b2c3d4
+LAB_TARGET := i2c+sim://slb9673?platform=0&owner_auth=$(LAB_AUTH)&endorsement_auth=$(LAB_AUTH)&lockout_auth=$(LAB_AUTH)&faults=retry:0.05,seed:7
+BUS_TARGETS := i2c+sim://st33ktpm can://virtual/ci can://virtual/ci?fd=1 serial+sim://?framing=cobs
 
 test: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 	$(BIN)/python -m pytest suites --tpm swtpm -n 2 -q -p no:cacheprovider
+	@for t in $(CHIP_TARGETS); do echo "== all suites on $$t"; \
+		$(BIN)/python -m pytest suites --tpm "$$t" -q -p no:cacheprovider || exit 1; \
+	done
+	@echo "== all suites on a lab-set virtual SLB9673 (platform off, auth set, 5 % TPM_RC_RETRY)"
+	@TPMHIL_OWNER_AUTH=hex:$(LAB_AUTH) TPMHIL_ENDORSEMENT_AUTH=hex:$(LAB_AUTH) \
+		TPMHIL_LOCKOUT_AUTH=hex:$(LAB_AUTH) \
+		$(BIN)/python -m pytest suites --tpm "$(LAB_TARGET)" -q -p no:cacheprovider
 	@for t in $(BUS_TARGETS); do echo "== functional suite on $$t"; \
 		$(BIN)/python -m pytest suites -m functional --tpm "$$t" -q -p no:cacheprovider || exit 1; \
 	done
