@@ -93,7 +93,8 @@ def _pattern() -> re.Pattern[str] | None:
 _PEM_PRIVATE = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----.*?(?:-----END \1-----|\Z)", re.S)
 # A name that says it holds a secret: owner_auth, userAuth, password, sslpassword, token, ...
-_SECRET_NAME = (r"(?:[A-Za-z_]*(?:auth|password|passwd|passphrase|pwd|secret|private|priv_key|"
+# ("auth" but not the prose words authorization, authority, authenticate, author)
+_SECRET_NAME = (r"(?:[A-Za-z_]*(?:auth(?!ori[zst]|enticat|or\b)|password|passwd|passphrase|pwd|secret|private|priv_key|"
                 r"privkey|hmac_key|sym_key|seed_value|sensitive|token|credential|api_?key)"
                 r"[A-Za-z_0-9]*|pin|seed)")
 _VALUE = (r"(?:b?'(?:[^'\\\n]|\\.)*'|b?\"(?:[^\"\\\n]|\\.)*\"|"
@@ -119,9 +120,15 @@ def _url_sub(match: re.Match[str]) -> str:
     return f"{match.group('scheme')}{REDACTED}@{rest}"
 
 
+# an HTTP Authorization header's credentials (the prose word "authorization" is not a secret)
+_HTTP_AUTH = re.compile(r"(?P<head>\bauthorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|digest|token)\s+)"
+                        r"[^\s,;\"']+", re.I)
+
+
 def scrub_patterns(text: str) -> str:
     """The pattern line only (no registry): PEM keys, secret-named values, TPM types, URLs."""
     text = _PEM_PRIVATE.sub(f"-----{REDACTED} PRIVATE KEY-----", text)
+    text = _HTTP_AUTH.sub(lambda m: f"{m.group('head')}{REDACTED}", text)
     text = _URL.sub(_url_sub, text)
     text = _TPM_TYPES.sub(lambda m: f"{m.group('type')}({REDACTED})", text)
     return _ASSIGN.sub(_assign_sub, text)

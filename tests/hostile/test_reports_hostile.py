@@ -741,3 +741,15 @@ def test_unreachable_target_with_credentials_is_one_line_without_them(tmp_path, 
     captured = capsys.readouterr()
     assert TARGET_PW not in captured.out + captured.err and "Traceback" not in captured.err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_prose_about_authorization_is_not_redacted_but_credentials_are() -> None:
+    """Spec text in a failure message stays readable; auth values and HTTP
+    credentials do not survive."""
+    from harness.secrets import scrub
+
+    prose = "TPM_RC_BAD_AUTH (Part 1 §19.6.4): platform authorization: owner handle refused"
+    assert scrub(prose) == prose
+    assert scrub("the authority: x; authenticated: yes") == "the authority: x; authenticated: yes"
+    assert "hunter2" not in scrub("owner_auth: hunter2, auth=hunter2")
+    assert "s3cr3t" not in scrub("Authorization: Bearer s3cr3t")
