@@ -77,6 +77,9 @@ def _plot(args, a, b, result, names) -> str | None:
         print("note: no plot: matplotlib is not installed (pip install 'tpm-hil[reports]')",
               file=sys.stderr)
         return None
+    except OSError as exc:  # an unwritable folder costs the picture, never the verdict
+        print(f"note: no plot: cannot write {args.plots}: {exc.strerror or exc}", file=sys.stderr)
+        return None
     return str(path) if path else None
 
 

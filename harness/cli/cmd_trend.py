@@ -58,6 +58,9 @@ def _plots(args, data, by) -> list[str]:
         print("note: no plots: matplotlib is not installed (pip install 'tpm-hil[reports]')",
               file=sys.stderr)
         return []
+    except OSError as exc:  # an unwritable folder costs the picture, never the verdict
+        print(f"note: no plots: cannot write {args.plots}: {exc.strerror or exc}", file=sys.stderr)
+        return []
 
 
 def run(args: argparse.Namespace) -> int:

@@ -113,6 +113,7 @@ def latency_by_command(data: RunData, by: tuple[str, ...], path: Path) -> Path |
 
 def trend_plots(data: RunData, by: tuple[str, ...], folder: str | Path) -> list[Path]:
     """Both trend pictures into ``folder`` (created); the files written."""
+    pyplot()  # without matplotlib: ModuleNotFoundError before any folder is made
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = [pass_rate_over_time(data, by, folder / PASS_RATE_PNG),
@@ -125,12 +126,12 @@ def diff_plot(a: RunData, b: RunData, result: RunDiff, names: tuple[str, str],
     """Latency of each command in A beside B (changed commands marked); None without exchanges."""
     if a.exchanges.empty and b.exchanges.empty:
         return None
+    plt = pyplot()  # without matplotlib: ModuleNotFoundError before any folder is made
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     both = pd.concat([a.exchanges.assign(side="A"), b.exchanges.assign(side="B")])
     commands = _top_commands(both)
     marks = {c.command: "slower" for c in result.slower} | {c.command: "faster" for c in result.faster}
-    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 1.5 + 0.45 * len(commands)))
     for side, offset, color in (("A", -0.2, "C0"), ("B", 0.2, "C1")):
         rows = both[both["side"] == side]

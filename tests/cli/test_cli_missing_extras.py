@@ -115,3 +115,15 @@ def test_a_broken_core_install_is_one_unexpected_line_exit_2(cli, tmp_path):
     assert line.startswith("tpmhil trend: error: unexpected ModuleNotFoundError: No module "
                            "named 'pandas' at ")
     assert line.endswith("(set TPMHIL_DEBUG=1 for the traceback)")
+
+
+def test_trend_and_diff_without_matplotlib_keep_their_verdicts(cli, core_only, two_runs, tmp_path):
+    diffed = _with(cli, core_only, ["diff", *map(str, two_runs), "--json"], tmp_path, timeout=120)
+    assert diffed.returncode == 0, diffed.stderr
+    assert cli.only_json(diffed)["plot"] is None
+    assert ("note: no plot: matplotlib is not installed (pip install 'tpm-hil[reports]')"
+            in diffed.stderr)
+    trended = _with(cli, core_only, ["trend", *map(str, two_runs)], tmp_path, timeout=120)
+    assert trended.returncode == 0 and "IBM SW TPM" in trended.stdout, trended.stderr
+    assert "note: no plots: matplotlib is not installed" in trended.stderr
+    assert not (tmp_path / "results").exists()

@@ -66,3 +66,11 @@ def test_diff_warns_when_chip_or_bus_differ(cli, two_runs, tmp_path):
     assert "warning: the runs differ in bus: A socket vs B spi" in done.stderr
     assert len(doc["warnings"]) == 2 and doc["run_b"][0]["bus"] == "spi"
     _png(Path(doc["plot"]))
+
+
+def test_an_unwritable_plot_folder_costs_the_picture_not_the_verdict(cli, two_runs, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = cli.run(["diff", *map(str, two_runs), "--plots", str(blocker / "sub")], tmp_path)
+    assert done.returncode == 0 and "verdict: no regression" in done.stdout, done.stderr
+    assert f"note: no plot: cannot write {blocker / 'sub'}: Not a directory" in done.stderr
