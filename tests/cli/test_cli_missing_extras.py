@@ -10,7 +10,11 @@ never installed.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +131,17 @@ def test_trend_and_diff_without_matplotlib_keep_their_verdicts(cli, core_only, t
     assert trended.returncode == 0 and "IBM SW TPM" in trended.stdout, trended.stderr
     assert "note: no plots: matplotlib is not installed" in trended.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_every_suite_collects_on_the_core_install(core_only, tmp_path):
+    """No suite module imports an extra at collection (scipy and the KAT vectors are core)."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(repo), core_only["PYTHONPATH"]))}
+    env.pop("TPMHIL_TARGET", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", str(repo / "suites"), "--collect-only",
+                           "-q", "-p", "no:cacheprovider", "--tpm", "swtpm", "--rootdir",
+                           str(repo)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    collected = [line for line in done.stdout.splitlines() if "::" in line]
+    assert len(collected) >= 250 and "error" not in done.stdout.splitlines()[-1]
