@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -48,11 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.places:
-        from harness.lab.fanout import run_places
-
-        if args.json:  # each place prints its own table; no one document to give yet
-            raise ConfigError("--json is not available with --places; read the fan-out's "
-                              "summary.json (or `tpmhil trend FOLDER --json`)")
+        return _run_places(args)
 
         return run_places(args.places, _forwarded(args))
     uri = resolve(args.tpm)  # fail at once on a malformed target string
@@ -76,6 +73,20 @@ def run(args: argparse.Namespace) -> int:
         allow_destructive=args.allow_destructive, extra=list(args.pytest_args),
     ).run()
     return finish(folder, code, build_report=not args.no_report, as_json=args.json)
+
+
+def _run_places(args: argparse.Namespace) -> int:
+    """The fan-out; with --json its summary.json (every place's verdict) as the document."""
+    from harness.lab.fanout import run_places
+    from harness.results.run_folder import new_run_id
+
+    run_id = args.run_id or (new_run_id() if args.json else None)
+    code = run_places(args.places, _forwarded(args) + (["--run-id", run_id] if run_id else []))
+    if args.json:
+        folder = Path(args.results) / run_id
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        emit({**summary, "results_folder": str(folder), "exit_code": code})
+    return code
 
 
 def finish(folder: RunFolder, pytest_code: int, build_report: bool = True,

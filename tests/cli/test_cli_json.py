@@ -141,9 +141,19 @@ def test_eventlog_ima_json(cli, tmp_path):
     assert "VERDICT: PASS" in done.stderr
 
 
-def test_run_json_with_places_is_refused_in_one_line(cli, tmp_path):
-    done = cli.run(["run", "--places", "board-", "--json"], tmp_path, timeout=60)
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip() == ("tpmhil run: error: --json is not available with --places; "
-                                   "read the fan-out's summary.json (or `tpmhil trend FOLDER "
-                                   "--json`)")
+def test_run_places_json_is_the_fan_out_summary(cli, tmp_path):
+    """Two places on a real local labgrid coordinator and exporter, each serving an swtpm."""
+    from harness.lab.testbed import LocalLab
+
+    with LocalLab(tmp_path / "lab") as lab:
+        lab.start_coordinator()
+        lab.start_exporter("host1", {p: lab.serve(p, "swtpm") for p in ("board-a", "board-b")})
+        done = cli.run(["run", "--places", "board-", "--results", str(tmp_path / "results"),
+                        "--run-id", "fan", "-k", "random", "--json"], tmp_path, timeout=400,
+                       env={"LG_COORDINATOR": lab.address})
+    assert done.returncode == 0, done.stderr
+    doc = cli.only_json(done)
+    assert doc["exit_code"] == 0 and Path(doc["results_folder"]) == tmp_path / "results" / "fan"
+    assert {p: v["verdict"] for p, v in doc["places"].items()} == {"board-a": "PASS",
+                                                                  "board-b": "PASS"}
+    assert "2 place(s)" in done.stderr
