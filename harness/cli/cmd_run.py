@@ -50,8 +50,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.places:
         return _run_places(args)
-
-        return run_places(args.places, _forwarded(args))
     uri = resolve(args.tpm)  # fail at once on a malformed target string
     paths = suite_paths(args.suite)
     if args.run_id is not None:
