@@ -50,7 +50,11 @@ def _plots(args, data, by) -> list[str]:
         return []
     try:
         from harness.lab.plots import trend_plots
+        from harness.lab.sources import RunData
 
+        if args.tpm_command:  # the latency picture shows that command only, like the table
+            data = RunData(data.runs, data.tests,
+                           data.exchanges[data.exchanges["command"] == args.tpm_command])
         return [str(p) for p in trend_plots(data, by, args.plots)]
     except ModuleNotFoundError as exc:
         if exc.name != "matplotlib":

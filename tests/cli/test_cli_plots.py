@@ -74,3 +74,14 @@ def test_an_unwritable_plot_folder_costs_the_picture_not_the_verdict(cli, two_ru
     done = cli.run(["diff", *map(str, two_runs), "--plots", str(blocker / "sub")], tmp_path)
     assert done.returncode == 0 and "verdict: no regression" in done.stdout, done.stderr
     assert f"note: no plot: cannot write {blocker / 'sub'}: Not a directory" in done.stderr
+
+
+def test_trend_for_one_command_draws_only_that_command(cli, two_runs, tmp_path):
+    done = cli.run(["trend", *map(str, two_runs), "--command", "TPM2_NoSuchCommand", "--plots",
+                    str(tmp_path / "p"), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert cli.only_json(done)["plots"] == [str(tmp_path / "p" / "pass_rate_over_time.png")]
+    one = cli.run(["trend", *map(str, two_runs), "--command", "TPM2_GetRandom", "--plots",
+                   str(tmp_path / "q"), "--json"], tmp_path)
+    assert len(cli.only_json(one)["plots"]) == 2
+    _png(tmp_path / "q" / "latency_by_command.png")
