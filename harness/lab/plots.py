@@ -83,7 +83,7 @@ def latency_by_command(data: RunData, by: tuple[str, ...], path: Path) -> Path |
     commands = _top_commands(exch)
     groups = sorted(exch["group"].unique())[:MAX_GROUPS]
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(10, 1.0 + 0.35 * len(commands) * max(1, len(groups) / 2)))
+    fig, ax = plt.subplots(figsize=(10, max(3.0, 1.0 + 0.35 * len(commands) * max(1, len(groups) / 2))))
     width = 0.8 / len(groups)
     for gi, group in enumerate(groups):
         rows = exch[exch["group"] == group]
@@ -132,7 +132,7 @@ def diff_plot(a: RunData, b: RunData, result: RunDiff, names: tuple[str, str],
     both = pd.concat([a.exchanges.assign(side="A"), b.exchanges.assign(side="B")])
     commands = _top_commands(both)
     marks = {c.command: "slower" for c in result.slower} | {c.command: "faster" for c in result.faster}
-    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.45 * len(commands)))
+    fig, ax = plt.subplots(figsize=(10, max(3.0, 1.5 + 0.45 * len(commands))))
     for side, offset, color in (("A", -0.2, "C0"), ("B", 0.2, "C1")):
         rows = both[both["side"] == side]
         series = [(i, rows.loc[rows["command"] == c, "duration_s"] * 1e3)
