@@ -60,6 +60,8 @@ class SuiteRun:
     env_coupling: str | None = None
     quiet: bool = True
     extra: list[str] = field(default_factory=list)
+    #: extra environment for the pytest child (e.g. $TPMHIL_OWNER_AUTH: kept off its argv)
+    env: dict[str, str] = field(default_factory=dict)
 
     def command(self) -> list[str]:
         folder = self.folder.path.resolve()
@@ -90,6 +92,7 @@ class SuiteRun:
         :data:`STOP_GRACE_S`) before KeyboardInterrupt goes on.
         """
         env = dict(os.environ)
+        env.update(self.env)
         env.setdefault("TSS2_LOG", "all+NONE")
         child = subprocess.Popen(dying_with_parent(self.command()), env=env)
         previous = _on_sigterm_interrupt()

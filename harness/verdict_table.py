@@ -24,6 +24,19 @@ def _row_verdict(r: dict[str, int]) -> str:
     return "DEVIATIONS" if r["xfailed"] else "SKIP"
 
 
+#: The headline's order: what passed first, then everything that is not a pass.
+OUTCOME_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
+
+
+def outcome_counts(counts: dict[str, int]) -> str:
+    """``"269 passed, 41 skipped, 1 xfailed"``: every outcome with its count, so that a
+    skip or a known deviation never reads as a pass."""
+    known = [o for o in OUTCOME_ORDER if counts.get(o)]
+    other = sorted(o for o in counts if o not in OUTCOME_ORDER and counts[o])
+    parts = [f"{counts[o]} {o}" for o in known + other]
+    return ", ".join(parts) or "0 passed"
+
+
 def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = None) -> None:
     """The table: per suite area passed, failed, error, skipped and xfailed (known deviations)."""
     rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -38,7 +51,8 @@ def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = N
     chip = summary.get("chip") or {}
     print()
     if isinstance(chip, dict):
-        print(f"Chip     : {chip.get('manufacturer', 'not recorded')} {chip.get('vendor', '')} "
+        print(f"Chip     : {str(chip.get('manufacturer', 'not recorded')).strip()} "
+              f"{str(chip.get('vendor', '')).strip()} "
               f"firmware {chip.get('firmware', 'not recorded')} ({chip.get('spec', 'not recorded')})")
     else:
         print(f"Chip     : {chip or 'not recorded'}")
@@ -53,7 +67,12 @@ def print_verdict(folder: RunFolder, summary: dict, report_path: Path | None = N
               f"{r['skipped']:>7} {r['xfailed']:>7}  {_row_verdict(r)}")
     print("-" * (width + 48))
     ex = summary.get("exchanges", {})
-    print(f"{summary['verdict']}: {summary['tests']} tests, {ex.get('count', 0)} TPM exchanges "
+    totals: dict[str, int] = defaultdict(int)
+    for r in rows.values():
+        for outcome, n in r.items():
+            totals[outcome] += n
+    print(f"{summary['verdict']}: {outcome_counts(totals)} ({summary['tests']} tests), "
+          f"{ex.get('count', 0)} TPM exchanges "
           f"({ex.get('error_responses', 0)} error responses, {ex.get('no_response', 0)} unanswered)")
     for nodeid, outcome, message in failures[:20]:
         print(f"  {outcome.upper():5} {nodeid}: {message}")

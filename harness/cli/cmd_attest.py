@@ -14,6 +14,7 @@ unreachable target).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from harness.cli.output import add_json_flag, emit
 from harness.errors import ConfigError, TargetError
 from harness.results.exchange_log import ExchangeLog
 from harness.results.run_folder import DEFAULT_BASE, RunFolder
+from harness.tpm.hierarchy_auth import AuthValueError, add_auth_options, apply_for_chip, from_options
 
 COMMAND = "attest"
 HELP = ("enroll an AK through the EK, quote, replay the event log and judge each boot stage "
@@ -68,6 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "for its nameAlg and symmetric key size")
     p.add_argument("--golden", default=None, metavar="FILE",
                    help="golden measurements of the board type (YAML)")
+    add_auth_options(p)
     p.add_argument("--results", default=DEFAULT_BASE, metavar="DIR",
                    help=f"base folder for the results folder (default: {DEFAULT_BASE}/)")
     p.add_argument("--ek", choices=sorted(EK_TYPES), default="rsa",
@@ -161,10 +164,16 @@ def run(args: argparse.Namespace) -> int:
 
         ima_check = ima_policy.stage_check(Path(args.ima_list) if args.ima_list else None,
                                            args.ima_allowlist, log)
+    try:
+        auth = from_options(args)  # the lab's hierarchy auth (options or $TPMHIL_*_AUTH)
+    except AuthValueError as exc:
+        raise ConfigError(str(exc)) from None
     exchanges = ExchangeLog()
     exchanges.activity = "attest"
     try:
         with open_session_esapi(args.tpm, exchanges) as (target, esapi):
+            for line in apply_for_chip(esapi, auth):
+                print(f"tpmhil attest: {line}", file=sys.stderr)
             result = attest(esapi, log, args.eventlog, golden, _ca_certs(args, target), args.ek,
                             not args.allow_uncertified_ek, pcrs, not args.skip_crosscheck,
                             ima_check)

@@ -19,6 +19,7 @@ from harness.audit.catalogue import load_catalogues
 from harness.audit.checks import FAIL, PASS, decoded_firmware
 from harness.audit.runner import ALL_CHECKS, AuditOptions, record, run_audit
 from harness.results.run_folder import DEFAULT_BASE, RunFolder, new_run_id
+from harness.tpm.hierarchy_auth import add_auth_options
 
 COMMAND = "audit"
 HELP = "check a chip for published weaknesses (advisories, ROCA, nonce timing, reference-library probes, EK certs)"
@@ -52,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print only a JSON document on stdout (verdict, exit code, results folder, "
                         "every check with its figures); the screen goes to stderr")
+    add_auth_options(p)
     p.add_argument("--simulate-nonce-leak", type=float, default=None, metavar="US_PER_BIT",
                    help="SIMULATION for demos and tests: make the target leak this many µs per "
                         "leading zero bit of each signature's nonce")
@@ -76,6 +78,17 @@ def _open(args):
     esapi = open_esapi(transport)
     ensure_started(esapi)
     return target, transport, esapi, log
+
+
+def _lab_auth(args):
+    """The lab's hierarchy auth values (options, else $TPMHIL_*_AUTH), read before the chip."""
+    from harness.errors import ConfigError
+    from harness.tpm.hierarchy_auth import AuthValueError, from_options
+
+    try:
+        return from_options(args)
+    except AuthValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _trust_roots(args, target) -> list:
@@ -137,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.identity import probe
 
     budget = _budget(args)
+    auth = _lab_auth(args)
     screen = sys.stderr if args.json else sys.stdout
 
     def say(text: str = "") -> None:
@@ -145,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     target, transport, esapi, log = _open(args)
     folder = None
     try:
+        from harness.tpm.hierarchy_auth import apply_for_chip
+
+        auth_missing = apply_for_chip(esapi, auth)
         identity = probe(esapi)
         profile = (load_profile(target.profile_hint) if target.profile_hint
                    else profile_for_chip(identity.manufacturer, identity.vendor))
@@ -175,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
               + ", ".join(f"{v} ({p.rsplit('/', 1)[-1]})" for p, v in catalogue.versions.items()))
         for text in catalogue.replaced:
             say(f"  replaced    {text}")
+        for text in auth_missing:
+            say(f"  auth        {text}")
 
         def show(o):
             say(f"  {_mark(o.verdict):<12} {o.name:<22} {o.summary}")

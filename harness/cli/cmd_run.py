@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ from harness.cli.output import add_json_flag, emit
 from harness.errors import ConfigError, HarnessError, TargetError
 from harness.extras import advice
 from harness.lab.names import under
-from harness.results.run_folder import DEFAULT_BASE, RunFolder
+from harness.results.run_folder import DEFAULT_BASE, RunFolder, check_base
+from harness.tpm.hierarchy_auth import AuthValueError, add_auth_options, auth_environment
 from harness.run_suites import SuiteRun, suite_paths
 from harness.targets.registry import resolve
 from harness.verdict_table import print_verdict
@@ -42,13 +44,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="board / DUT serial for the provenance record (default $TPMHIL_DUT)")
     p.add_argument("--operator", default=None, help="who ran it (default $TPMHIL_OPERATOR)")
     p.add_argument("--lab", default=None, help="lab name (default $TPMHIL_LAB)")
+    add_auth_options(p)
     add_json_flag(p, "summary.json plus the results folder, report and exit code; pytest's "
                      "output goes to stderr")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 0:
+        raise ConfigError(f"-n {args.workers}: the number of pytest-xdist workers is 0 (serial) "
+                          "or more")
+    check_base(args.results)
+    try:
+        auth_env = auth_environment(args)  # checked here; handed to pytest in its environment
+    except AuthValueError as exc:
+        raise ConfigError(str(exc)) from None
     if args.places:
+        os.environ.update(auth_env)  # each place's `tpmhil run` child reads them from there
         return _run_places(args)
     uri = resolve(args.tpm)  # fail at once on a malformed target string
     paths = suite_paths(args.suite)
@@ -69,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         target=uri.text, folder=folder, paths=paths, markexpr=args.markexpr,
         keyword=args.keyword, workers=args.workers, chip_profile=args.chip_profile,
         allow_destructive=args.allow_destructive, extra=list(args.pytest_args),
+        env=auth_env,
     ).run()
     return finish(folder, code, build_report=not args.no_report, as_json=args.json)
 

@@ -25,12 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import StoreError
+from harness.errors import ConfigError, StoreError
 from harness.results.safe_names import safe_component
 from harness.results.store import ResultsStore
 from harness.secrets import scrub_json
 
 DEFAULT_BASE = "results"
+
+
+def check_base(base: str | os.PathLike[str]) -> None:
+    """``--results`` must name a folder (or nothing yet): one line when it is a file.
+
+    Raises:
+        ConfigError: ``base`` exists and is not a folder.
+    """
+    path = Path(base)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--results {base} is a file, not a folder")
 
 
 def new_run_id(prefix: str = "") -> str:
@@ -68,8 +79,13 @@ class RunFolder:
     def create(cls, base: str | os.PathLike[str] = DEFAULT_BASE, run_id: str | None = None,
                kind: str = "run") -> "RunFolder":
         run_id = safe_component(run_id or new_run_id(), "run id")
+        check_base(base)
         folder = cls(Path(base) / run_id)   # one plain component: cannot leave base
-        folder.path.mkdir(parents=True, exist_ok=False)
+        try:
+            folder.path.mkdir(parents=True, exist_ok=False)
+        except NotADirectoryError:
+            raise ConfigError(f"--results {base}: a part of the path is a file, not a "
+                              "folder") from None
         store = folder.store
         store.set_meta("run_id", run_id)
         store.set_meta("kind", kind)
