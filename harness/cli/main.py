@@ -22,8 +22,32 @@ def _subcommands():
             yield importlib.import_module(f"harness.cli.{info.name}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus: with ``--json`` on the command line a usage error is also one JSON
+    document ``{"error": ..., "exit": 2}`` on stdout (the line stays on stderr)."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        line = f"{self.prog}: error: {message}"
+        print(line, file=sys.stderr)
+        if _JSON_ARGV:
+            _json_error(line, 2)
+        raise SystemExit(2)
+
+
+#: True while parsing a command line that holds ``--json``.
+_JSON_ARGV = False
+
+
+def _json_error(line: str, code: int) -> None:
+    """The error as the one JSON document on stdout."""
+    from harness.cli.output import emit
+
+    emit({"error": line, "exit": code})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tpmhil",
         description="Hardware-in-the-loop test harness for TPM 2.0 chips.",
     )
@@ -47,8 +71,52 @@ def missing_extra(exc: ImportError, command: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _JSON_ARGV
     parser = build_parser()
-    args = parser.parse_args(argv)
+    _JSON_ARGV = "--json" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    finally:
+        _JSON_ARGV = False
+    code = _main(args)
+    return code
+
+
+def _main(args) -> int:
+    """Run the command; with ``--json``, an error (exit 2) is also a JSON document on stdout."""
+    import io
+
+    if not getattr(args, "json", False):   # add_json_flag's --json or a command's own
+        return _dispatch(args)
+    err, real = io.StringIO(), sys.stderr
+
+    class _Tee:
+        def write(self, text):
+            err.write(text)
+            return real.write(text)
+
+        def flush(self):
+            real.flush()
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    from harness.cli import output
+
+    before = output.emitted
+    sys.stderr = _Tee()
+    try:
+        code = _dispatch(args)
+    finally:
+        sys.stderr = real
+    if code == 2 and output.emitted == before:
+        lines = [ln for ln in err.getvalue().splitlines() if f"tpmhil {args.command}: " in ln]
+        if lines:
+            _json_error(lines[-1], 2)
+    return code
+
+
+def _dispatch(args) -> int:
     try:
         with json_mode(json_wanted(args)):
             return int(args._run(args) or 0)
@@ -61,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exception(exc)
         return 2
     except HarnessError as exc:
-        print(f"tpmhil {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        first, _, listing = str(exc).partition("\n")
+        print(f"tpmhil {args.command}: error: {' '.join(first.split())}", file=sys.stderr)
+        if listing.strip():  # e.g. the accepted target strings: one per line, not one long line
+            print(listing.rstrip(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tpmhil {args.command}: interrupted", file=sys.stderr)

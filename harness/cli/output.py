@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 _stdout: TextIO | None = None   # the real stdout while json mode is on
+emitted = 0   # documents written by emit(): the error document is written only when none was
 
 
 @contextlib.contextmanager
@@ -53,9 +54,11 @@ def json_mode(enabled: bool) -> Iterator[None]:
 def emit(document: Any) -> None:
     """Write ``document`` as JSON on the real stdout (plain stdout outside json mode)."""
     text = json.dumps(document, indent=2, sort_keys=True, default=str)
+    global emitted
     out = _stdout if _stdout is not None else sys.stdout
     out.write(text + "\n")
     out.flush()
+    emitted += 1
 
 
 def add_json_flag(parser, what: str = "the verdict") -> None:

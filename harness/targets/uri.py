@@ -106,7 +106,8 @@ def parse_target(text: str) -> TargetURI:
         # Adapter URLs such as spi+ftdi://ftdi:232h/1 carry no port after the colon.
         port = None if parts.scheme.lower().endswith("+ftdi") else parts.port
     except ValueError as exc:
-        detail = "bad port or userinfo (percent-encode '/' in passwords)" if "@" in raw else exc
+        detail = ("bad port or userinfo (percent-encode '/' in passwords)" if "@" in raw
+                  else _port_problem(raw) or exc)
         raise TargetURIError(f"target {scrub(raw)!r}: {detail}") from None
     if parts.password:
         register(parts.password, "target password")   # scrubbed from every artefact
@@ -120,6 +121,20 @@ def parse_target(text: str) -> TargetURI:
         path=parts.path,
         params=_params(raw, parts.query),
     )
+
+
+def _port_problem(raw: str) -> str | None:
+    """``port 'notaport' is not a number`` instead of urllib's wording (no userinfo in ``raw``)."""
+    try:
+        netloc = urlsplit(raw).netloc
+    except ValueError:
+        return None
+    host, colon, port = netloc.rpartition(":")
+    if not colon or "]" in port:   # no port, or the colon is inside an IPv6 literal
+        return None
+    if not port.isdigit():
+        return f"port {port!r} is not a number"
+    return f"port {port} is out of range (0-65535)"
 
 
 def _params(raw: str, query: str) -> dict[str, str]:

@@ -53,3 +53,49 @@ def test_run_hands_the_auth_to_pytest_in_its_environment_not_argv(tmp_path, monk
     cmd_run.run(args)
     assert seen["env"] == {"TPMHIL_OWNER_AUTH": "hex:00112233"}
     assert not any("00112233" in a for a in seen["argv"])
+
+
+def test_json_usage_error_is_a_json_document_on_stdout(capsys):
+    import json
+
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--tpm", "swtpm", "-n", "x", "--json"])
+    out = capsys.readouterr()
+    assert exc.value.code == 2
+    doc = json.loads(out.out)
+    assert doc["exit"] == 2 and "invalid int value: 'x'" in doc["error"]
+    assert "invalid int value" in out.err
+
+
+def test_json_target_error_is_a_json_document_on_stdout(capsys):
+    import json
+
+    rc, out, err = _err(capsys, "probe", "--tpm", "bogus://", "--json")
+    doc = json.loads(out)
+    assert rc == 2 and doc == {"error": err.splitlines()[0], "exit": 2}
+    assert "unknown target kind 'bogus'" in doc["error"]
+
+
+def test_json_error_also_for_a_commands_own_json_flag(capsys):
+    import json
+
+    rc, out, err = _err(capsys, "audit", "--json", "--samples", "5")
+    assert rc == 2 and json.loads(out)["exit"] == 2   # audit's own --json too
+
+
+def test_target_error_lists_the_forms_one_per_line(capsys):
+    rc, out, err = _err(capsys, "probe", "--tpm", "bogus://")
+    lines = err.splitlines()
+    assert rc == 2 and lines[0].startswith("tpmhil probe: error: unknown target kind 'bogus'")
+    assert lines[1] == "accepted target strings:"
+    assert any(ln.strip().startswith("swtpm ") for ln in lines[2:])
+    assert max(len(ln) for ln in lines) < 160
+
+
+def test_bad_port_is_named_as_not_a_number(capsys):
+    rc, out, err = _err(capsys, "probe", "--tpm", "mssim://127.0.0.1:notaport")
+    assert rc == 2
+    assert "port 'notaport' is not a number" in err.splitlines()[0]
+    assert "could not be cast" not in err
