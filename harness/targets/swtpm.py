@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.errors import TargetURIError
 from harness.results.exchange_log import ExchangeLog
 from harness.swtpm_process import DEFAULT_BANKS, SwtpmOptions, SwtpmProcess
 from harness.targets.base import Target
@@ -9,6 +10,30 @@ from harness.targets.registry import TargetForm, register
 from harness.targets.uri import TargetURI
 from harness.tpm.durations import CommandDurations
 from harness.transports.swtpm import SwtpmTransport
+
+
+#: The PCR banks swtpm_setup --pcr-banks accepts (swtpm 0.7: libtpms' hash algorithms).
+SWTPM_BANKS = ("sha1", "sha256", "sha384", "sha512")
+
+
+def pcr_banks(uri: TargetURI) -> tuple[str, ...]:
+    """``banks=sha1,sha256`` checked against what swtpm supports (default: DEFAULT_BANKS).
+
+    Raises:
+        TargetURIError: an empty list or a bank swtpm does not have, named.
+    """
+    raw = uri.param("banks")
+    if raw is None:
+        return DEFAULT_BANKS
+    banks = tuple(b.strip().lower() for b in raw.split(",") if b.strip())
+    if not banks:
+        raise TargetURIError(f"target {uri.redacted()!r}: banks= is empty; name one or more of "
+                             f"{', '.join(SWTPM_BANKS)}")
+    for bank in banks:
+        if bank not in SWTPM_BANKS:
+            raise TargetURIError(f"target {uri.redacted()!r}: swtpm has no {bank!r} PCR bank; "
+                                 f"it supports {', '.join(SWTPM_BANKS)}")
+    return tuple(dict.fromkeys(banks))
 
 
 class SpawnedSwtpmTarget(Target):
@@ -23,7 +48,7 @@ class SpawnedSwtpmTarget(Target):
 
     def __init__(self, uri: TargetURI) -> None:
         super().__init__(uri)
-        banks = tuple(b for b in (uri.param("banks") or ",".join(DEFAULT_BANKS)).split(",") if b)
+        banks = pcr_banks(uri)
         self.options = SwtpmOptions(
             banks=banks, ek_certs=uri.bool_param("ekcert", True), state_dir=uri.param("state")
         )
