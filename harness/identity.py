@@ -37,6 +37,16 @@ def _text(value: int) -> str:
     return raw.replace(b"\x00", b"").decode("ascii", errors="replace")
 
 
+def vendor_text(raw: bytes) -> str:
+    """TPM_PT_VENDOR_STRING_1..4 for display: the text when every byte (NULs dropped) is
+    printable ASCII, else ``0x`` and the bytes in hex (ST33KTPM reports numbers, not text:
+    a raw control byte must not reach JSON, a terminal or HTML)."""
+    data = raw.replace(b"\x00", b"")
+    if all(0x20 <= b < 0x7F for b in data):
+        return data.decode("ascii").rstrip()
+    return "0x" + data.hex()
+
+
 # Hash names from the one table (harness.reference.hashes); the rest from tpm2-pytss.
 _ALG_OVERRIDES = {**{alg: name for alg, (name, _size) in ALGORITHMS.items()}, 0x003F: "cmac"}
 
@@ -56,7 +66,7 @@ class ChipIdentity:
 
     manufacturer: str
     manufacturer_id: int
-    vendor: str
+    vendor: str                  # printable text, or 0x + hex (vendor_text)
     firmware_version_1: int
     firmware_version_2: int
     family: str
@@ -82,11 +92,18 @@ class ChipIdentity:
     max_digest: int = 0
     lockout_max_tries: int = 0
     in_failure_mode: bool = False
+    #: TPM_PT_VENDOR_STRING_1..4 as reported, 16 bytes in hex (NULs kept)
+    vendor_hex: str = ""
 
     @property
     def firmware(self) -> str:
-        """Firmware version as the common ``major.minor`` of TPM_PT_FIRMWARE_VERSION_1."""
-        return f"{self.firmware_version_1 >> 16}.{self.firmware_version_1 & 0xFFFF}"
+        """Firmware version as the vendor writes it (harness.audit.firmware, the manufacturer's
+        rule): the one rendering of probe, run, reports and audit. The raw words stay in
+        ``firmware_version_1`` / ``firmware_version_2``."""
+        from harness.audit import firmware
+
+        rule = firmware.format_for(self.manufacturer)
+        return firmware.decode(self.firmware_version_1, self.firmware_version_2, rule).text
 
     @property
     def spec(self) -> str:
@@ -213,16 +230,17 @@ def probe(esapi) -> ChipIdentity:
     """Read the chip's identity with GetCapability. Safe on any chip."""
     props = read_properties(esapi)
     family = _text(props.get(PT.FAMILY_INDICATOR, 0))
-    vendor = "".join(_text(props.get(p, 0)) for p in (
+    vendor_raw = b"".join(props.get(p, 0).to_bytes(4, "big") for p in (
         PT.VENDOR_STRING_1, PT.VENDOR_STRING_2,
         PT.VENDOR_STRING_3, PT.VENDOR_STRING_4))
     modes = props.get(PT.MODES, 0)
     nv = _handles(esapi, 0x01C00000)
     commands, vendor_commands = command_lists(esapi)
     return ChipIdentity(
-        manufacturer=_text(props.get(PT.MANUFACTURER, 0)),
+        manufacturer=_text(props.get(PT.MANUFACTURER, 0)).strip(),   # "STM " -> "STM"
         manufacturer_id=props.get(PT.MANUFACTURER, 0),
-        vendor=vendor,
+        vendor=vendor_text(vendor_raw),
+        vendor_hex=vendor_raw.hex(),
         firmware_version_1=props.get(PT.FIRMWARE_VERSION_1, 0),
         firmware_version_2=props.get(PT.FIRMWARE_VERSION_2, 0),
         family=family,

@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         ("target", shown),
         ("manufacturer", f"{ident.manufacturer} (0x{ident.manufacturer_id:08x})"),
-        ("vendor strings", ident.vendor if ident.vendor.isprintable()
-         else f"{ident.vendor.encode('latin-1', 'replace').hex(' ')} (numbers, not text)"),
+        ("vendor strings", ident.vendor + (" (numbers, not text)"
+                                           if ident.vendor.startswith("0x") else "")),
         ("firmware", f"{ident.firmware} (TPM_PT_FIRMWARE_VERSION_1=0x{ident.firmware_version_1:08x}, "
                      f"_2=0x{ident.firmware_version_2:08x})"),
         ("specification", f"{ident.spec} ({ident.spec_year}, day {ident.spec_day})"),

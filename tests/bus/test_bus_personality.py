@@ -90,7 +90,7 @@ def test_st33ktpm_reports_the_part_not_swtpm(st33, swtpm_commands):
 def test_slb9673_reports_the_part_not_swtpm(slb, swtpm_commands):
     ident = probe(slb.esapi)
     assert (ident.manufacturer, ident.vendor, ident.spec_revision) == ("IFX", "SLB9673", 159)
-    assert ident.firmware == "26.13"
+    assert ident.firmware == "26.13.3021.0"   # ifx rule: FV1 major.minor, FV2 build.patch
     assert ident.pcr_banks == ["sha1", "sha256"]
     assert (ident.nv_buffer_max, ident.max_digest) == (768, 48)
     assert len(ident.commands) < len(swtpm_commands)

@@ -48,8 +48,8 @@ def test_diff_names_both_runs_and_draws_them(cli, two_runs, tmp_path):
     a, b = two_runs
     done = cli.run(["diff", str(a), str(b), "--plots", str(tmp_path / "p")], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "A (baseline):  A (chip IBM SW TPM, firmware 8217.4131, bus socket)" in done.stdout
-    assert "B (candidate): B (chip IBM SW TPM, firmware 8217.4131, bus socket)" in done.stdout
+    assert "A (baseline):  A (chip IBM SW TPM, firmware 20191023.00163636, bus socket)" in done.stdout
+    assert "B (candidate): B (chip IBM SW TPM, firmware 20191023.00163636, bus socket)" in done.stdout
     assert "warning" not in done.stderr
     _png(tmp_path / "p" / "latency_a_vs_b.png")
 
@@ -60,7 +60,7 @@ def test_diff_warns_when_chip_or_bus_differ(cli, two_runs, tmp_path):
                     "--json"], tmp_path)
     doc = cli.only_json(done)
     assert done.returncode == doc["exit_code"], done.stderr
-    assert "B-spi (chip STM ST33KTPM, firmware 8217.4131, bus spi)" in done.stderr
+    assert "B-spi (chip STM ST33KTPM, firmware 20191023.00163636, bus spi)" in done.stderr
     assert ("warning: the runs differ in chip: A IBM SW TPM vs B STM ST33KTPM; latency and "
             "failures may come from the chip, not the change") in done.stderr
     assert "warning: the runs differ in bus: A socket vs B spi" in done.stderr

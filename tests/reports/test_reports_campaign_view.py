@@ -41,7 +41,7 @@ def test_binary_vendor_strings_and_secret_named_lists_in_inputs(run_dir, tmp_pat
     (copy / "target.json").write_text(json.dumps({**target, "hierarchy_auth_set": []}))
     run = load_run(copy)                       # a secret-named list member no longer breaks the JSON
     assert run.target["uri"] == "swtpm"
-    assert run_facts(run)["chip"] == "IBM firmware 8217.4131"
+    assert run_facts(run)["chip"] == "IBM firmware 20191023.00163636"
     assert printable("SW \x00 TPM\n") == "SW TPM"
 
 
@@ -49,3 +49,14 @@ def test_bare_location_message_takes_the_assertion_line() -> None:
     longrepr = ">           assert caps is not None\nE           assert None is not None\n\nfixtures/plugin.py:215: AssertionError"
     assert harness_reason("fixtures/plugin.py:215: AssertionError", longrepr, []) == \
         "AssertionError: assert None is not None (reported as: fixtures/plugin.py:215: AssertionError)"
+
+
+def test_measured_conditions_keep_their_margins() -> None:
+    from reports.campaign_view import measured_text
+
+    amps = {"unit": "A", "mean": 0.0368, "min": 0.035, "max": 0.039, "samples": 40}
+    assert measured_text(amps) == "36.8 mA (35.0..39.0, 40 samples)"
+    volts = {"unit": "V", "mean": 2.97, "min": 2.965, "max": 2.974, "samples": 12}
+    assert measured_text(volts).startswith("2.97 V (2.96..2.97")   # not "3.0 V"
+    temp = {"unit": "degC", "mean": 85.04, "min": 84.9, "max": 85.2, "samples": 3}
+    assert measured_text(temp) == "85.0 °C (84.9..85.2, 3 samples)"

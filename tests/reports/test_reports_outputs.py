@@ -113,7 +113,7 @@ def test_allure_environment_categories_and_report(package: Path, run_dir: Path, 
     written = allure_env.write(run_dir, out=tmp_path / "allure-results")
     props = dict(line.split("=", 1) for line in
                  (written / "environment.properties").read_text().splitlines())
-    assert props["chip"].startswith("IBM") and props["chip.firmware"] == "8217.4131"
+    assert props["chip"].startswith("IBM") and props["chip.firmware"] == "20191023.00163636"
     assert props["bus"] == "socket" and props["harness.version"] and props["rig"]
     cats = json.loads((written / "categories.json").read_text())
     assert {"TPM error response", "Not run on this target"} <= {c["name"] for c in cats}
@@ -125,7 +125,7 @@ def test_allure_environment_categories_and_report(package: Path, run_dir: Path, 
     results = json.loads(files["widgets/tree.json"]) if "widgets/tree.json" in files else {}
     assert len(json.loads((report / "test-results.json").read_text())["byId"]) == 9
     env = {e["name"]: e["values"] for e in json.loads(files["widgets/allure_environment.json"])}
-    assert env["chip.firmware"] == ["8217.4131"]
+    assert env["chip.firmware"] == ["20191023.00163636"]
     assert "TPM error response" in files["widgets/categories.json"].decode()
     searchable = json.dumps(results) + "".join(v.decode() for k, v in files.items()
                                                if k.startswith("data/test-results/"))
