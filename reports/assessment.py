@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from reports.catalogue import Catalogue, Requirement
+from reports.campaign_view import measured_text
 from reports.run_data import RunData
 
 PASS, FAIL, NOT_COVERED = "pass", "fail", "not covered"
@@ -202,6 +203,7 @@ def _measured(samples: pd.DataFrame) -> dict[str, dict[str, Any]]:
     for (qty, unit), grp in sorted(samples.groupby(["quantity", "unit"]), key=lambda g: g[0]):
         out[str(qty)] = {"unit": unit, "min": float(grp["value"].min()), "max": float(grp["value"].max()),
                          "mean": float(grp["value"].mean()), "samples": len(grp)}
+        out[str(qty)]["text"] = measured_text(out[str(qty)])   # mA, 2-decimal V (campaign_view)
     return out
 
 

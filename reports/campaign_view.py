@@ -25,6 +25,22 @@ _TSS_VAGUE = re.compile(r"catch all|not otherwise specified|general failure"
 _HARNESS_LINE = re.compile(r"^E\s+(\w*(Error|Exception)\b.*)$", re.MULTILINE)
 
 
+#: Display scale and decimals per telemetry unit: the margins a campaign probes are in
+#: tens of mV and single mA, so "0.0 A" or "3.0 V" for 2.97 V would hide them.
+_DISPLAY = {"A": (1e3, "mA", 1), "V": (1.0, "V", 2), "degC": (1.0, "°C", 1), "°C": (1.0, "°C", 1)}
+
+
+def measured_text(m: dict[str, Any]) -> str:
+    """``"36.8 mA (35.0..39.0, 40 samples)"`` for a measured quantity (mean, min, max, unit)."""
+    scale, unit, decimals = _DISPLAY.get(m.get("unit") or "", (1.0, m.get("unit") or "", 3))
+
+    def num(v: float) -> str:
+        return f"{v * scale:.{decimals}f}" if decimals != 3 else f"{v * scale:.4g}"
+
+    return (f"{num(m['mean'])} {unit} ({num(m['min'])}..{num(m['max'])}, "
+            f"{m['samples']} samples)")
+
+
 def stressed_points(run) -> set[str]:
     """Points whose efp_check event says stressed or out_of_range."""
     out = set()
