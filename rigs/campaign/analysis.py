@@ -22,8 +22,8 @@ def load_frames(store_path: Path) -> dict[str, pd.DataFrame]:
         return {
             "points": q("SELECT point_id, seq, label, params, status FROM points"),
             "tests": q("SELECT nodeid, outcome, started, finished, point_id, message FROM tests"),
-            "exchanges": q("SELECT t_start, command, rc, duration_s, retries, error, point_id "
-                           "FROM exchanges"),
+            "exchanges": q("SELECT t_start, command, rc, duration_s, retries, error, point_id, "
+                           "test FROM exchanges"),
             "telemetry": q("SELECT t, quantity, value, point_id FROM telemetry"),
             "events": q("SELECT t, kind, detail, point_id FROM events"),
         }
@@ -109,9 +109,27 @@ def conditions_at_exchanges(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def failures_with_conditions(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Each failed exchange joined with the latest telemetry at its start time."""
+    """Each failing exchange joined with the latest telemetry at its start time.
+
+    Failing: no answer (a transport error), or an error response inside a test that
+    failed or errored. An error response a passing test asked for (a negative test's
+    expected TPM_RC_*) is not a failure. ``test_outcome`` names the test's outcome,
+    ``rc_hex``/``rc_name`` the response code as the TCG writes it.
+    """
+    from harness.tpm.names import rc_name
+
     ex = f["exchanges"]
-    bad = ex[(ex.rc != 0) | (ex.error != "")].sort_values("t_start")
+    if "test" in ex:
+        tests = f["tests"].drop_duplicates(["nodeid", "point_id"], keep="last")
+        outcome = {(n, p): o for n, p, o in zip(tests.nodeid, tests.point_id, tests.outcome)}
+        ex = ex.assign(test_outcome=[outcome.get((t, p), "") for t, p in zip(ex.test, ex.point_id)])
+    else:
+        ex = ex.assign(test_outcome="")
+    unanswered = (ex.rc < 0) | (ex.error != "")
+    failed_test = ex.test_outcome.isin(["failed", "error"])
+    bad = ex[unanswered | ((ex.rc != 0) & failed_test)].sort_values("t_start")
+    bad = bad.assign(rc_hex=[f"0x{int(rc):03x}" if rc >= 0 else "" for rc in bad.rc],
+                     rc_name=[rc_name(int(rc)) if rc >= 0 else "no response" for rc in bad.rc])
     tel = f["telemetry"]
     wide = _wide_telemetry(tel)
     if bad.empty or wide.empty:

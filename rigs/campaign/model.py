@@ -184,31 +184,36 @@ def _expand(r: _Reader, raw_points: Any, defaults: dict[str, Any], suites: tuple
     total = 0
     for i, raw in enumerate(raw_points):
         w = f"points[{i}]"
-        spec = {**defaults, **r.mapping(raw, w, _POINT)}
+        own = r.mapping(raw, w, _POINT)
+        spec = {**defaults, **own}
+
+        def at(key: str, w=w, own=own) -> str:   # where the value was written
+            return f"{w}.{key}" if key in own or key not in defaults else f"defaults.{key}"
+
         sizes = [len(_as_list(spec.get("temperature_c"))), len(_as_list(spec.get("voltage_v")))]
         reps = spec.get("repetitions", 1)
         total += sizes[0] * sizes[1] * (reps if isinstance(reps, int) and reps > 0 else 1)
         if total > MAX_POINTS:
             raise r.fail(w, f"the campaign expands to more than {MAX_POINTS} points "
                          f"(temperatures x voltages x repetitions); split it into several campaigns")
-        temps = [None if t is None else r.number(t, f"{w}.temperature_c", -100, 200)
+        temps = [None if t is None else r.number(t, at("temperature_c"), -100, 200)
                  for t in _as_list(spec.get("temperature_c"))]
-        volts = [None if v is None else r.number(v, f"{w}.voltage_v", 0, 60)
+        volts = [None if v is None else r.number(v, at("voltage_v"), 0, 60)
                  for v in _as_list(spec.get("voltage_v"))]
-        reps = int(r.number(spec.get("repetitions", 1), f"{w}.repetitions", 1, 1000))
-        events = _events(r, spec.get("events"), f"{w}.events")
-        sel = r.selections(spec["suites"], f"{w}.suites") if "suites" in spec else suites
+        reps = int(r.number(spec.get("repetitions", 1), at("repetitions"), 1, 1000))
+        events = _events(r, spec.get("events"), at("events"))
+        sel = r.selections(spec["suites"], at("suites")) if "suites" in spec else suites
         for t, v, rep in itertools.product(temps, volts, range(reps)):
             seq = len(points)
             pid = f"p{seq:03d}" + (f"_T{t:g}" if t is not None else "") + \
                   (f"_V{v:g}" if v is not None else "") + (f"_r{rep}" if reps > 1 else "")
             points.append(Point(seq, pid, t, v,
-                                r.number(spec.get("dwell_s", 0), f"{w}.dwell_s", 0, 86400),
-                                r.number(spec.get("band_c", 1.0), f"{w}.band_c", 0.01, 50),
-                                r.number(spec.get("stable_timeout_s", 1800), f"{w}.stable_timeout_s", 1),
+                                r.number(spec.get("dwell_s", 0), at("dwell_s"), 0, 86400),
+                                r.number(spec.get("band_c", 1.0), at("band_c"), 0.01, 50),
+                                r.number(spec.get("stable_timeout_s", 1800), at("stable_timeout_s"), 1),
                                 rep, events, sel,
                                 None if spec.get("ramp_c_per_min") is None else
-                                r.number(spec["ramp_c_per_min"], f"{w}.ramp_c_per_min", 0.01, 1000)))
+                                r.number(spec["ramp_c_per_min"], at("ramp_c_per_min"), 0.01, 1000)))
     return tuple(points)
 
 

@@ -44,3 +44,24 @@ def test_per_condition_figures_and_failure_join(tmp_path):
     assert len(failures) == 2 and failures[1].endswith(",96.0,3.3")  # joined with 96 °C at t+60
     for name in ("campaign_vs_temperature.png", "campaign_vs_voltage.png", "campaign_telemetry.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_failures_csv_leaves_out_expected_negative_responses(tmp_path):
+    import csv
+
+    store = ResultsStore(tmp_path)
+    store.start_point("p000", 0, "p000", {"temperature_c": 25.0})
+    store.add_telemetry([TelemetrySample(1000.0, "chamber", "temperature", 25.0, "degC", "p000")])
+    neg = Exchange(0, 1001.0, "neg", 0x17B, "GetRandom", 12, 10, 0x1D5, "x", 0.001, 0, 4, 56, 0, "")
+    bad = Exchange(1, 1002.0, "broken", 0x17B, "GetRandom", 12, 10, 0x98E, "x", 0.001, 0, 4, 56, 0, "")
+    store.add_exchanges([neg, bad], worker="p000", point_id="p000")
+    store.add_test(Verdict("neg", "passed", 0.1, 1000.5, 1001.5, point_id="p000"))
+    store.add_test(Verdict("broken", "failed", 0.1, 1001.5, 1002.5, point_id="p000"))
+    store.finish_point("p000")
+    store.close()
+    analyze(tmp_path, plots=False)
+    with open(tmp_path / "campaign_failures.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["test"] for r in rows] == ["broken"]   # the passing negative test's 0x1d5 is not listed
+    assert rows[0]["test_outcome"] == "failed"
+    assert rows[0]["rc_hex"] == "0x98e" and rows[0]["rc_name"] == "TPM_RC_AUTH_FAIL (session 1)"

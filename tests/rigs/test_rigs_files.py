@@ -55,6 +55,10 @@ def _campaign(tmp_path: Path, extra: str) -> Path:
     ("points: [{temperature_c: 200}]", r"outside the safety envelope"),
     ("points: []", r"points: expected a non-empty list"),
     ("points: [{temperature_c: 1}]\ncoupling: {fault_model: lying}", r"coupling\.fault_model"),
+    ("defaults: {voltage_v: .nan}\npoints: [{temperature_c: 20}]",
+     r": defaults\.voltage_v: nan is not a finite number"),
+    ("defaults: {voltage_v: 3.3}\npoints: [{temperature_c: 20, voltage_v: .nan}]",
+     r": points\[0\]\.voltage_v: nan is not a finite number"),
 ])
 def test_campaign_errors_name_file_and_field(tmp_path, extra, match):
     path = _campaign(tmp_path, extra)
