@@ -41,9 +41,28 @@ def _emit(args: argparse.Namespace, result, verdict: str, code: int) -> int:
     return code
 
 
+def _results_folder_hint(package: Path) -> None:
+    """A results folder given instead of its package: say where the package is.
+
+    Raises:
+        ConfigError: ``package`` is a results folder (store.sqlite, no manifest.json).
+    """
+    from harness.errors import ConfigError
+
+    if (package / "manifest.json").exists() or not (package / "store.sqlite").is_file():
+        return
+    report = package / "report"
+    if (report / "manifest.json").is_file():
+        raise ConfigError(f"{package} is a results folder; the package is {report} "
+                          f"(tpmhil verify {report})")
+    raise ConfigError(f"{package} is a results folder and has no package yet; "
+                      f"`tpmhil report {package}` builds it in {report}")
+
+
 def run(args: argparse.Namespace) -> int:
     from reports.manifest import verify_package
 
+    _results_folder_hint(args.package)
     result = verify_package(args.package, args.key)
     if args.tpm:
         from reports.manifest import PackageError

@@ -99,3 +99,19 @@ def test_bad_port_is_named_as_not_a_number(capsys):
     assert rc == 2
     assert "port 'notaport' is not a number" in err.splitlines()[0]
     assert "could not be cast" not in err
+
+
+def test_verify_of_a_results_folder_names_its_package(tmp_path, capsys):
+    from harness.results.run_folder import RunFolder
+
+    folder = RunFolder.create(tmp_path, "r1")
+    folder.close()
+    run = tmp_path / "r1"
+    rc, out, err = _err(capsys, "verify", str(run))
+    assert rc == 2 and "is a results folder" in err and f"tpmhil report {run}" in err
+    (run / "report").mkdir()
+    (run / "report" / "manifest.json").write_text("{}")
+    rc, out, err = _err(capsys, "verify", str(run))
+    assert rc == 2
+    assert err.strip() == (f"tpmhil verify: error: {run} is a results folder; the package is "
+                           f"{run / 'report'} (tpmhil verify {run / 'report'})")
