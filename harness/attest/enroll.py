@@ -111,6 +111,15 @@ def load_ca_certificates(paths: list[str | Path]) -> list[x509.Certificate]:
     return certs
 
 
+def roots_hint(cas: list[x509.Certificate]) -> str:
+    """Which roots were tried, and how to name the right one (an external swtpm's or a
+    vendor's EK root is not the harness's local CA, whatever its name)."""
+    names = sorted({c.subject.rfc4514_string() or "(empty subject)" for c in cas})
+    tried = (f"roots tried: {', '.join(names)} ({len(cas)} certificate"
+             f"{'' if len(cas) == 1 else 's'})") if cas else "no roots were given"
+    return f"{tried}; --ek-ca FILE or $TPMHIL_EK_ROOTS names the chip vendor's EK root"
+
+
 def verify_chain(cert: x509.Certificate, cas: list[x509.Certificate]) -> str:
     """Check ``cert`` chains to a self-signed CA in ``cas`` (:func:`harness.ek.verify_chain`:
     RFC 5280 path validation, CA constraints included)."""
@@ -119,12 +128,12 @@ def verify_chain(cert: x509.Certificate, cas: list[x509.Certificate]) -> str:
 
     if not any(c.subject == cert.issuer for c in cas):
         raise EnrollmentError(f"EK certificate chain: no CA certificate for issuer "
-                              f"'{cert.issuer.rfc4514_string()}'")
+                              f"'{cert.issuer.rfc4514_string()}'; {roots_hint(cas)}")
     try:
         chain = verify_ek_chain(cert, cas)
     except EkChainError as exc:
         raise EnrollmentError(f"EK certificate chain: '{cert.subject.rfc4514_string()}' is not "
-                              f"validly signed up to a trusted CA ({exc})") from exc
+                              f"validly signed up to a trusted CA ({exc}); {roots_hint(cas)}") from exc
     return " -> ".join(c.subject.rfc4514_string() for c in chain[1:])
 
 

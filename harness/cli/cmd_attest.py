@@ -123,8 +123,11 @@ def parse_pcr_list(text: str) -> list[int]:
 def _ca_certs(args: argparse.Namespace, target) -> list:
     if args.ek_ca:
         return load_ca_certificates(args.ek_ca)
-    from harness.ek import harness_ca_trusted
+    from harness.ek import harness_ca_trusted, trusted_roots
 
+    roots = trusted_roots()   # $TPMHIL_EK_ROOTS, as the suites and audit read it
+    if roots:
+        return roots
     if target.uri.scheme == "swtpm" or harness_ca_trusted(target):
         from harness.swtpm_process import ca_root_certificates
 
