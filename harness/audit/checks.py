@@ -214,7 +214,8 @@ def check_nonce_timing(esapi, transport, identity, samples: int,
 
 def _timing_summary(res) -> str:
     figures = (f"{res.us_per_bit:+.2f} µs per leading zero bit (floor {res.floor_us_per_bit:g}, "
-               f"resolves >= {res.resolvable_us_per_bit:.2f}), Mann-Whitney p={res.p_value:.2g} "
+               f"detectable at the planned power >= {res.resolvable_us_per_bit:.2f}), "
+               f"Mann-Whitney p={res.p_value:.2g} "
                f"(alpha {res.alpha:g} over {res.looks} looks), n={res.samples} of "
                f"{res.planned_samples} planned "
                f"[{res.n_zero_class} with 0 / {res.n_high_class} with >=4 leading zeros], "
@@ -222,7 +223,11 @@ def _timing_summary(res) -> str:
     if res.verdict in ("too slow", "incomplete") or (res.verdict == "inconclusive" and res.reason):
         return res.reason + ("" if res.verdict == "too slow" else f"; {figures}")
     if res.verdict == "no leak":
-        return f"no leak: upper bound {res.upper_us_per_bit:.2f} µs/bit; {figures}"
+        # The verdict rests on the confidence bound, not on the power-based detectable effect:
+        # a bound below the floor rules out a leak at the floor even when that effect is larger.
+        return (f"no leak: upper bound {res.upper_us_per_bit:.2f} µs/bit < floor "
+                f"{res.floor_us_per_bit:g} µs/bit (stopping rule: the effect's one-sided upper "
+                f"confidence bound is below the floor); {figures}")
     return f"{res.verdict}: {figures}"
 
 

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(line: str) -> None:
-    print(f"  ... {line}", file=sys.stderr, flush=True)
+    print(f"tpmhil report: {line}", file=sys.stderr, flush=True)   # as `tpmhil run` prints its stages
 
 
 def run(args: argparse.Namespace) -> int:

@@ -208,10 +208,15 @@ def _report(folder: RunFolder):
               file=sys.stderr)
         return None
     try:
-        return build_package([folder.path], None)
+        return build_package([folder.path], None, progress=_report_progress)
     except Exception as exc:  # the results are on disk whatever the report does
         print(f"tpmhil run: report not built: {exc}", file=sys.stderr)
         return None
+
+
+def _report_progress(line: str) -> None:
+    """The package's stage lines, prefixed like every other line of `tpmhil run`."""
+    print(f"tpmhil run: {line}", file=sys.stderr, flush=True)
 
 
 def _forwarded(args: argparse.Namespace) -> list[str]:

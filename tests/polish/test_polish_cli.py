@@ -115,3 +115,13 @@ def test_verify_of_a_results_folder_names_its_package(tmp_path, capsys):
     assert rc == 2
     assert err.strip() == (f"tpmhil verify: error: {run} is a results folder; the package is "
                            f"{run / 'report'} (tpmhil verify {run / 'report'})")
+
+
+def test_report_stage_lines_have_the_same_prefix_in_run_and_report(capsys):
+    from harness.cli import cmd_report, cmd_run
+
+    cmd_run._report_progress("[   0.1 s] rendering report.html")
+    cmd_report._progress("[   0.1 s] rendering report.html")
+    assert capsys.readouterr().err.splitlines() == [
+        "tpmhil run: [   0.1 s] rendering report.html",
+        "tpmhil report: [   0.1 s] rendering report.html"]
