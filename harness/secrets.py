@@ -97,7 +97,8 @@ _PEM_PRIVATE = re.compile(
 _SECRET_NAME = (r"(?:[A-Za-z_]*(?:auth(?!ori[zst]|enticat|or\b)|password|passwd|passphrase|pwd|secret|private|priv_key|"
                 r"privkey|hmac_key|sym_key|seed_value|sensitive|token|credential|api_?key)"
                 r"[A-Za-z_0-9]*|pin|seed)")
-_VALUE = (r"(?:b?'(?:[^'\\\n]|\\.)*'|b?\"(?:[^\"\\\n]|\\.)*\"|"
+_VALUE = (r"(?:\[REDACTED\]|"   # already redacted (a registered value): no "[REDACTED]]"
+          r"b?'(?:[^'\\\n]|\\.)*'|b?\"(?:[^\"\\\n]|\\.)*\"|"
           r"[A-Za-z_][A-Za-z0-9_.]*\([^()\n]*\)|[^\s,;)\]}\"'<>&]+)")
 # name = v, name: v, 'name': v, "name": v, name=b'..', ?name=v&..., name -> v
 _ASSIGN = re.compile(

@@ -113,7 +113,7 @@ def _check(uri: TargetURI) -> None:
         unknown = sorted(set(uri.params) - known - COMMON_PARAMS)
         if unknown:
             raise TargetURIError(
-                f"target {uri.text!r}: unknown parameter {unknown[0]!r}"
+                f"target {uri.redacted()!r}: unknown parameter {unknown[0]!r}"
                 + (f" (and {', '.join(unknown[1:])})" if unknown[1:] else "")
                 + f"; {uri.scheme} accepts: {', '.join(sorted(known | COMMON_PARAMS))}")
     if uri.scheme in NEEDS_HOST_PORT and "://" in uri.text:
@@ -135,7 +135,7 @@ def resolve(text: str | None) -> TargetURI:
     _load_providers()
     if uri.scheme not in _FORMS:
         raise TargetURIError(
-            f"unknown target kind {uri.scheme!r} in {text!r}\n"
+            f"unknown target kind {uri.scheme!r} in {uri.redacted()!r}\n"
             f"accepted target strings:\n{accepted_forms()}"
         )
     _check(uri)

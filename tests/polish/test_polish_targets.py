@@ -21,3 +21,14 @@ def test_swtpm_banks_accepts_what_swtpm_supports():
     target = open_target("swtpm?banks=SHA256,sha512")
     assert target.options.banks == ("sha256", "sha512")
     assert open_target("swtpm").options.banks == ("sha1", "sha256", "sha384")
+
+
+def test_target_errors_and_redaction_never_carry_an_auth_value():
+    from harness.targets.registry import resolve
+
+    for bad in ("i2c+sim://slb9673?owner_auth=00112233&x=1", "bogus://h?owner_auth=00112233"):
+        with pytest.raises(TargetURIError) as exc:
+            resolve(bad)
+        assert "00112233" not in str(exc.value)
+    assert resolve("i2c+sim://slb9673?owner_auth=00112233").redacted() == \
+        "i2c+sim://slb9673?owner_auth=[REDACTED]"   # not "[REDACTED]]"
