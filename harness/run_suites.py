@@ -26,6 +26,25 @@ SUITES_DIR = Path(list(_suites_pkg.__path__)[0])
 SUITE_NAMES = ("functional", "conformance", "security", "attestation")
 
 
+def resolve_selection(words: list[str], cwd: Path | None = None) -> list[str]:
+    """pytest arguments with shipped-suite paths made absolute.
+
+    A campaign or a lab script names tests as ``suites/functional/test_pcr.py::x``;
+    run from any folder, that must still reach the suites this installation ships
+    (not the current folder). Paths that exist relative to ``cwd`` and options are
+    kept as given.
+    """
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    out = []
+    for word in words:
+        path, sep, rest = word.partition("::")
+        if (not word.startswith("-") and path.split("/", 1)[0] == SUITES_DIR.name
+                and not (here / path).exists() and (SUITES_DIR.parent / path).exists()):
+            word = str(SUITES_DIR.parent / path) + sep + rest
+        out.append(word)
+    return out
+
+
 def suite_paths(names: list[str]) -> list[Path]:
     """Folders of the named suites (``all`` = every suite shipped)."""
     if not names:

@@ -262,7 +262,9 @@ class CampaignRunner:
             worker="campaign", point_id=point.point_id))
 
     def _pytest(self, point: Point, target: str, index: int, selection: str) -> None:
-        cmd = [sys.executable, "-m", "pytest", *shlex.split(selection), "--tpm", target,
+        from harness.run_suites import resolve_selection
+
+        cmd = [sys.executable, "-m", "pytest", *resolve_selection(shlex.split(selection)), "--tpm", target,
                "--results", str(self.folder.path), "--point", point.point_id,
                "-p", "no:cacheprovider", "-q", *self.c.pytest_args]
         if self.c.coupling:
