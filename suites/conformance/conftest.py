@@ -2,14 +2,15 @@
 
 Fixtures (besides the plugin's ``expect_rc`` and ``raw_rc``): ``raw``
 (send raw command bytes, get ``(rc, response)``), ``primary`` (create a
-primary key from a template string). Every finished test is written to the
-coverage ledger (see :mod:`suites.conformance.coverage`).
+primary key from a template string). Every finished test hands its coverage
+ledger entry to the session on its teardown report (see
+:mod:`suites.conformance.coverage` and :mod:`fixtures.coverage_gate`).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import pytest
 from tpm2_pytss.constants import ESYS_TR
@@ -102,26 +103,24 @@ def primary(tpm, caps):
 # -- coverage ledger -------------------------------------------------------------
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "endorsement_seed: changes the endorsement primary seed "
-                            "(EK certificates no longer match); runs at the end of the run")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that change the endorsement seed run after every other test, and the
-    coverage test last of all (it reads the other tests' ledger lines)."""
+    """Tests that change the endorsement seed (marker registered by the plugin) run after
+    every other test."""
     seed = [i for i in items if i.get_closest_marker("endorsement_seed")]
-    last = [i for i in items if i.name == COVERAGE_TEST]
-    if seed or last:
-        rest = [i for i in items if i not in seed and i not in last]
-        items[:] = rest + seed + last
+    if seed:
+        items[:] = [i for i in items if i not in seed] + seed
 
 
-@pytest.hookimpl(hookwrapper=True, trylast=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     # trylast: innermost wrapper, so this runs before the plugin drains the log.
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
+    _note(item, report)
+    return report
+
+
+def _note(item: pytest.Item, report: pytest.TestReport) -> None:
     if report.when == "setup" and not report.passed:
         item.stash[_OUTCOME] = report.outcome
         item.stash[_REASON] = _skip_reason(report)
@@ -132,16 +131,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         if report.failed:
             item.stash[_OUTCOME] = "failed"
         if item.name == COVERAGE_TEST:
+            _attach_advertised(item, report)
             return
         rows = []
         log = _session_log(item.config)
         if log is not None:
             rows = [r for r in log.peek() if r.test == item.nodeid]
-        coverage.record_test(coverage.ledger_path(), item.nodeid,
-                             item.stash.get(_OUTCOME, "skipped"),
-                             item.get_closest_marker("negative") is not None, rows,
-                             verifies=verified_commands(item),
-                             reason=item.stash.get(_REASON, ""))
+        setattr(report, coverage.REPORT_ATTR, coverage.entry(
+            item.nodeid, item.stash.get(_OUTCOME, "skipped"),
+            item.get_closest_marker("negative") is not None, rows,
+            verifies=verified_commands(item), reason=item.stash.get(_REASON, "")))
+
+
+def _attach_advertised(item: pytest.Item, report: pytest.TestReport) -> None:
+    """The gate test passed: the chip's advertised commands go to the session's gate."""
+    from fixtures.plugin import session_of
+
+    session = session_of(item.config)
+    caps = None if session is None else session.caps
+    if item.stash.get(_OUTCOME, "") == "passed" and caps is not None:
+        setattr(report, coverage.ADVERTISED_ATTR, sorted(int(c) for c in caps.command_codes))
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -1,10 +1,14 @@
 """Command coverage of a conformance run, derived from the exchange log.
 
-Every finished test appends one JSON line to a per-run ledger: the TPM
-commands it sent (from the exchange log rows tagged with its node id), their
-response codes, its outcome and whether it is a ``negative`` test. The ledger
-is a file so that pytest-xdist workers share it; the coverage test reads it
-once every other test has finished.
+Every finished conformance test yields one *ledger entry*: the TPM commands
+it sent (from the exchange log rows tagged with its node id), their response
+codes, its outcome and whether it is a ``negative`` test. The entry travels
+on the test's teardown report (attribute :data:`REPORT_ATTR`, serialised by
+pytest-xdist like any report field) to the process that runs the session -
+the xdist controller, or the only process - where
+:mod:`fixtures.coverage_gate` collects the entries of the whole run and
+computes the verdict once every test has reported: no shared file, no
+waiting.
 
 A command counts as *positively* covered when a passing test got
 TPM_RC_SUCCESS for it **and declares** ``@pytest.mark.verifies("TPM2_X")``:
@@ -23,71 +27,28 @@ not demanded at all.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from harness.errors import HarnessError
 from harness.results.exchange_log import Exchange
 from harness.tpm.names import command_code, command_name
 
-_RUN_ENV = "TPMHIL_COVERAGE_LEDGER"
+#: Teardown-report attribute carrying a test's ledger entry (a JSON-able dict).
+REPORT_ATTR = "tpmhil_coverage"
+#: Teardown-report attribute of the gate test: the chip's advertised command codes.
+ADVERTISED_ATTR = "tpmhil_coverage_advertised"
 
 
-def ledger_path() -> Path:
-    """The ledger of this run, shared by all xdist workers of one run."""
-    explicit = os.environ.get(_RUN_ENV)
-    if explicit:
-        return Path(explicit)
-    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"serial-{os.getpid()}"
-    return Path(tempfile.gettempdir()) / f"tpmhil-coverage-{uid}.jsonl"
-
-
-def record_test(path: Path, nodeid: str, outcome: str, negative: bool,
-                rows: list[Exchange], verifies: tuple[str, ...] = (), reason: str = "") -> None:
-    """Append one finished test to the ledger (one line, one write).
+def entry(nodeid: str, outcome: str, negative: bool, rows: list[Exchange],
+          verifies: tuple[str, ...] = (), reason: str = "") -> dict:
+    """One finished test's ledger entry.
 
     ``verifies``: command names of the test's ``verifies`` markers; ``reason``:
     why it was skipped.
     """
     commands = sorted({(int(r.command_code), int(r.rc)) for r in rows if r.rc >= 0})
-    line = json.dumps({"test": nodeid, "outcome": outcome, "negative": negative,
-                       "commands": commands, "verifies": list(verifies),
-                       "reason": reason[:300]}) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:  # O_APPEND: whole lines from each worker
-        fh.write(line)
-
-
-def read_ledger(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            out.append(json.loads(line))
-    return out
-
-
-def wait_for_tests(path: Path, expected: set[str], timeout_s: float) -> list[dict]:
-    """Wait until every test in ``expected`` is in the ledger, bounded.
-
-    Raises:
-        HarnessError: some tests did not finish within ``timeout_s``.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        entries = read_ledger(path)
-        missing = expected - {e["test"] for e in entries}
-        if not missing:
-            return entries
-        if time.monotonic() > deadline:
-            raise HarnessError(
-                f"command coverage: {len(missing)} tests did not finish within {timeout_s:.0f} s "
-                f"(e.g. {sorted(missing)[0]})")
-        time.sleep(0.2)
+    return {"test": nodeid, "outcome": outcome, "negative": negative,
+            "commands": [list(c) for c in commands], "verifies": list(verifies),
+            "reason": reason[:300]}
 
 
 # Commands whose success a harness cannot bring about on every target. They count

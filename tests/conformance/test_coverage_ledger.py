@@ -1,10 +1,7 @@
-"""suites.conformance.coverage: the ledger and the coverage computed from it."""
+"""suites.conformance.coverage: ledger entries and the coverage computed from them."""
 
 import json
 
-import pytest
-
-from harness.errors import HarnessError
 from harness.results.exchange_log import Exchange
 from suites.conformance import coverage
 
@@ -13,15 +10,18 @@ def _ex(code: int, rc: int, test: str = "t") -> Exchange:
     return Exchange(0, 0.0, test, code, "", 10, 10, rc, "", 0.001, 0, 0, 0, 0, "")
 
 
-def test_ledger_round_trip_and_coverage(tmp_path):
-    path = tmp_path / "ledger.jsonl"
-    coverage.record_test(path, "a", "passed", False, [_ex(0x17B, 0), _ex(0x17B, 0)],
-                         verifies=("TPM2_GetRandom",))
-    coverage.record_test(path, "b", "passed", True, [_ex(0x17B, 0x1C4), _ex(0x17D, 0x95)])
-    coverage.record_test(path, "c", "failed", False, [_ex(0x17D, 0)])  # failed: no credit
-    coverage.record_test(path, "d", "passed", False, [_ex(0x17D, 0x95)])  # not negative
-    coverage.record_test(path, "e", "passed", False, [_ex(0x17D, 0)])  # success not verified
-    entries = coverage.wait_for_tests(path, {"a", "b", "c", "d", "e"}, 1.0)
+def test_entries_and_coverage():
+    entries = [
+        coverage.entry("a", "passed", False, [_ex(0x17B, 0), _ex(0x17B, 0)],
+                       verifies=("TPM2_GetRandom",)),
+        coverage.entry("b", "passed", True, [_ex(0x17B, 0x1C4), _ex(0x17D, 0x95)]),
+        coverage.entry("c", "failed", False, [_ex(0x17D, 0)]),  # failed: no credit
+        coverage.entry("d", "passed", False, [_ex(0x17D, 0x95)]),  # not negative
+        coverage.entry("e", "passed", False, [_ex(0x17D, 0)]),  # success not verified
+    ]
+    # an entry crosses from an xdist worker to the controller as JSON-like data
+    entries = [json.loads(json.dumps(e)) for e in entries]
+    assert entries[0]["commands"] == [[0x17B, 0]]  # one per (command, rc)
     cov = coverage.CommandCoverage.from_ledger([0x17B, 0x17D, 0x12D], entries)
     assert cov.missing_positive == ["TPM2_PP_Commands", "TPM2_Hash"]  # by command code
     assert cov.missing_negative == ["TPM2_PP_Commands"]
@@ -32,20 +32,20 @@ def test_ledger_round_trip_and_coverage(tmp_path):
     json.dumps(report)
 
 
-def test_skipped_declaring_tests_are_not_run_here_not_failed(tmp_path):
-    path = tmp_path / "ledger.jsonl"
+def test_skipped_declaring_tests_are_not_run_here_not_failed():
     reason = "destructive: swtpm://127.0.0.1:1 is not a disposable target"
-    coverage.record_test(path, "clear", "skipped", False, [], verifies=("TPM2_Clear",),
-                         reason=reason)
-    coverage.record_test(path, "clear_neg", "skipped", True, [], verifies=("TPM2_Clear",),
-                         reason=reason)
-    coverage.record_test(path, "random_skipped", "skipped", False, [],
-                         verifies=("TPM2_GetRandom",), reason="whatever")
-    coverage.record_test(path, "random", "passed", False, [_ex(0x17B, 0)],
-                         verifies=("TPM2_GetRandom",))
-    coverage.record_test(path, "random_fails", "failed", False, [_ex(0x17B, 0)],
-                         verifies=("TPM2_GetRandom",))
-    cov = coverage.CommandCoverage.from_ledger([0x126, 0x17B], coverage.read_ledger(path))
+    entries = [
+        coverage.entry("clear", "skipped", False, [], verifies=("TPM2_Clear",), reason=reason),
+        coverage.entry("clear_neg", "skipped", True, [], verifies=("TPM2_Clear",),
+                       reason=reason),
+        coverage.entry("random_skipped", "skipped", False, [], verifies=("TPM2_GetRandom",),
+                       reason="whatever"),
+        coverage.entry("random", "passed", False, [_ex(0x17B, 0)],
+                       verifies=("TPM2_GetRandom",)),
+        coverage.entry("random_fails", "failed", False, [_ex(0x17B, 0)],
+                       verifies=("TPM2_GetRandom",)),
+    ]
+    cov = coverage.CommandCoverage.from_ledger([0x126, 0x17B], entries)
     assert cov.missing_positive == [] and cov.missing_negative == ["TPM2_GetRandom"]
     report = cov.to_dict()
     assert report["not_run_here"] == {"TPM2_Clear": {"positive": [f"clear: {reason}"],
@@ -53,13 +53,14 @@ def test_skipped_declaring_tests_are_not_run_here_not_failed(tmp_path):
     assert report["positive_covered"] == 1 and report["positive_not_run_here"] == 1
 
 
-def test_unreachable_positive_needs_a_negative(tmp_path):
-    path = tmp_path / "ledger.jsonl"
-    coverage.record_test(path, "n", "passed", True, [_ex(0x12D, 0x990)])
-    cov = coverage.CommandCoverage.from_ledger([0x12D], coverage.read_ledger(path))
+def test_unreachable_positive_needs_a_negative():
+    entries = [coverage.entry("n", "passed", True, [_ex(0x12D, 0x990)])]
+    cov = coverage.CommandCoverage.from_ledger([0x12D], entries)
     assert cov.missing_positive == [] and "TPM2_PP_Commands" in cov.exempt_positive
 
 
-def test_wait_is_bounded(tmp_path):
-    with pytest.raises(HarnessError, match="did not finish"):
-        coverage.wait_for_tests(tmp_path / "none.jsonl", {"x"}, 0.3)
+def test_gate_record_is_named_after_the_suite_folder():
+    from fixtures.coverage_gate import record_nodeid
+
+    assert (record_nodeid("suites/conformance/test_coverage.py::test_command_coverage")
+            == "suites/conformance::command_coverage")
