@@ -49,6 +49,7 @@ def test_replayed_log_matches_pcr_read(tpm, boot_under_test):
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §12.5 ActivateCredential; Part 1 §24 Protected Storage")
+@pytest.mark.needs("hierarchy:endorsement")
 def test_ak_is_enrolled_through_the_ek(tpm, boot_under_test):
     enrollment = enroll(tpm, "rsa", boot_under_test.ca_certs)
     try:
@@ -59,6 +60,7 @@ def test_ak_is_enrolled_through_the_ek(tpm, boot_under_test):
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 Quote")
+@pytest.mark.needs("hierarchy:endorsement")
 def test_quote_by_the_enrolled_ak_attests_the_replayed_log(tpm, boot_under_test, results):
     log = boot_under_test.log
     active = pcr_ops.active_banks(tpm)
@@ -87,6 +89,7 @@ def test_quote_by_the_enrolled_ak_attests_the_replayed_log(tpm, boot_under_test,
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 Quote")
 @pytest.mark.negative
+@pytest.mark.needs("hierarchy:endorsement")
 def test_quote_does_not_attest_a_log_with_one_changed_digest(tpm, boot_under_test):
     log = boot_under_test.log
     active = pcr_ops.active_banks(tpm)

@@ -101,6 +101,7 @@ def test_ima_list_replays_to_pcr10(tpm, runtime_list):
 
 
 @pytest.mark.spec("TPM 2.0 Part 3 §18.4 Quote")
+@pytest.mark.needs("hierarchy:endorsement")
 def test_quote_attests_the_ima_replay(tpm, runtime_list, boot_under_test):
     banks = [b for b in pcr_ops.active_banks(tpm) if b in ("sha1", "sha256")]
     enrollment = enroll(tpm, "rsa", boot_under_test.ca_certs)

@@ -10,6 +10,7 @@ pytestmark = [pytest.mark.security]
 
 @pytest.mark.spec("TCG EK Credential Profile for TPM Family 2.0 §2.1.5, §2.2.1.4, §3.2")
 @pytest.mark.requirement(*REQUIREMENTS["ek_credentials"])
+@pytest.mark.needs("hierarchy:endorsement")
 def test_ek_certificates_meet_the_credential_profile(tpm, identity, ek_roots, security_evidence):
     outcome = check_ek_credentials(tpm, identity, ek_roots)
     security_evidence(outcome)

@@ -10,6 +10,7 @@ pytestmark = [pytest.mark.security]
 
 @pytest.mark.spec("Nemec et al., CCS 2017 (ROCA); TPM 2.0 Part 3 §24.1 CreatePrimary, §12.1 Create")
 @pytest.mark.requirement(*REQUIREMENTS["roca"])
+@pytest.mark.needs("hierarchy:owner", "hierarchy:endorsement")
 def test_chip_rsa_keys_have_no_roca_fingerprint(tpm, identity, security_evidence):
     if "rsa" not in identity.algorithms:
         pytest.skip("the chip offers no RSA")
