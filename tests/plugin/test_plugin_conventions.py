@@ -149,3 +149,20 @@ def test_per_worker_by_target_kind():
     assert not per_worker(open_target("swtpm://127.0.0.1:2321?disposable=1"))
     assert not per_worker(open_target("device:///dev/tpmrm0"))
     assert not per_worker(open_target("mssim://127.0.0.1:2321"))
+
+
+def test_the_suites_on_an_external_swtpm_with_two_workers_are_refused(clean_env, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    port = _free_port()
+    done = subprocess.run([sys.executable, "-m", "pytest", "suites", "-n", "2", "--tpm",
+                           f"swtpm://127.0.0.1:{port}", "-q", "-p", "no:cacheprovider",
+                           "--results", str(tmp_path / "run")],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [line for line in lines if line.startswith("ERROR: -n 2: target swtpm://")]
+    assert len(lines) == 1 and "own TPM" in lines[0]

@@ -63,3 +63,10 @@ def test_chip_silent_at_session_start_reads_as_the_chip_not_answering(pytester, 
     for _nodeid, outcome, message in rows:
         assert outcome == "error" and "capabilities unknown" in message
         assert not is_harness_error(outcome, message), message
+
+
+def test_unknown_profile_named_by_the_target_is_one_usage_line(pytester):
+    pytester.makepyfile(test_suite=SUITE)
+    out = pytester.runpytest_subprocess("--tpm", "swtpm?chip=nosuch", "-p", "no:cacheprovider")
+    assert out.ret == pytest.ExitCode.USAGE_ERROR
+    out.stderr.fnmatch_lines(["*target swtpm?chip=nosuch: no chip profile named 'nosuch'*"])
