@@ -166,3 +166,4 @@ def test_the_suites_on_an_external_swtpm_with_two_workers_are_refused(clean_env,
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [line for line in lines if line.startswith("ERROR: -n 2: target swtpm://")]
     assert len(lines) == 1 and "own TPM" in lines[0]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
