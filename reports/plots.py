@@ -6,19 +6,9 @@ campaign shows the conditions every verdict was taken under.
 
 from __future__ import annotations
 
-import base64
-import io
-
 import pandas as pd
 
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+from harness.plotting import png_data_uri, pyplot
 
 
 def telemetry_plot(telemetry: pd.DataFrame, title: str,
@@ -34,10 +24,7 @@ def telemetry_plot(telemetry: pd.DataFrame, title: str,
     """
     if telemetry.empty:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     groups = sorted(telemetry.groupby(["quantity", "unit"]), key=lambda g: g[0])
     fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.2 * len(groups)), squeeze=False,
@@ -54,7 +41,7 @@ def telemetry_plot(telemetry: pd.DataFrame, title: str,
     axes[-1, 0].set_xlabel("time since first sample [s]"
                            + ("; shaded: suite windows (the measured conditions)" if windows else ""))
     axes[0, 0].set_title(title)
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def point_outcome_plot(tests: pd.DataFrame, point_labels: dict[str, str], title: str) -> str | None:
@@ -62,10 +49,7 @@ def point_outcome_plot(tests: pd.DataFrame, point_labels: dict[str, str], title:
     tests = tests[tests["point_id"].notna()]
     if tests.empty:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     counts = (tests.assign(result=tests["outcome"].map(
         lambda o: "failed" if o in ("failed", "error") else ("passed" if o == "passed" else "other")))
@@ -83,4 +67,4 @@ def point_outcome_plot(tests: pd.DataFrame, point_labels: dict[str, str], title:
     ax.set_title(title)
     ax.legend(fontsize=7)
     ax.tick_params(axis="x", labelrotation=30)
-    return _png(fig)
+    return png_data_uri(fig)

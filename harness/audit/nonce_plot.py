@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.plotting import mark_simulation, pyplot, save, simulation_title
+
 
 def plot(results: list, path: Path, simulation: str | None = None) -> None:
     """One panel per scheme; ``results`` holds (TimingSamples, LeakageResult) pairs.
@@ -16,10 +18,7 @@ def plot(results: list, path: Path, simulation: str | None = None) -> None:
     Args:
         simulation: why the data are simulated (None for a real measurement).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     fig, axes = plt.subplots(1, max(1, len(results)), figsize=(6 * max(1, len(results)), 4.4),
@@ -37,12 +36,8 @@ def plot(results: list, path: Path, simulation: str | None = None) -> None:
         ax.set_ylabel("TPM2_Sign round trip (µs)")
         title = (f"{data.scheme}: {res.verdict}, {res.us_per_bit:+.1f} µs/bit "
                  f"(floor {res.floor_us_per_bit:g}), p={res.p_value:.2g}, n={res.samples}")
-        ax.set_title(("SIMULATION - " if simulation else "") + title, fontsize=9)
+        ax.set_title(simulation_title(title, simulation), fontsize=9)
         ax.legend(loc="upper left")
-    if simulation:
-        fig.text(0.5, 0.5, "SIMULATION", fontsize=64, color="red", alpha=0.25, ha="center",
-                 va="center", rotation=20, weight="bold")
-        fig.suptitle(f"SIMULATION: {simulation}", color="red", fontsize=10)
+    mark_simulation(fig, simulation)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.plotting import pyplot, save
 from harness.results.store import STORE_FILE
 from rigs.campaign.verdict import classify
 
@@ -139,10 +140,7 @@ def failures_with_conditions(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def plot(table: pd.DataFrame, f: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     """Latency and failures against temperature and voltage; the telemetry timeline."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     paths = []
     for x, unit in (("temperature_c", "°C"), ("voltage_v", "V")):
@@ -161,8 +159,7 @@ def plot(table: pd.DataFrame, f: dict[str, pd.DataFrame], out_dir: Path) -> list
         a2.legend()
         fig.suptitle(f"Latency and failures against {x.split('_')[0]}")
         p = out_dir / f"campaign_vs_{x.split('_')[0]}.png"
-        fig.savefig(p, dpi=90)
-        plt.close(fig)
+        save(fig, p)
         paths.append(p)
     tel = f["telemetry"]
     if not tel.empty:
@@ -174,8 +171,7 @@ def plot(table: pd.DataFrame, f: dict[str, pd.DataFrame], out_dir: Path) -> list
         ax.set_ylabel("°C")
         ax.legend()
         p = out_dir / "campaign_telemetry.png"
-        fig.savefig(p, dpi=90)
-        plt.close(fig)
+        save(fig, p)
         paths.append(p)
     return paths
 
