@@ -35,7 +35,7 @@ sysdeps:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "set-up: installing tpm-hil and its dependencies into $(VENV)"
 	@$(BIN)/python -m pip install -q --upgrade pip

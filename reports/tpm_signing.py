@@ -227,7 +227,7 @@ def _endorsement_auth(esapi: Any) -> None:
     import os
     from types import SimpleNamespace
 
-    from fixtures.hierarchy_auth import AuthValueError, from_options
+    from harness.tpm.hierarchy_auth import AuthValueError, from_options
 
     try:
         auth = from_options(SimpleNamespace(), os.environ).restricted_to({"endorsement"})

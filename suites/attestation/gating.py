@@ -8,7 +8,7 @@ import pytest
 def may_extend(config: pytest.Config, target) -> bool:
     """PCR extends outlive the run: only on disposable targets, or on the target
     ``--allow-destructive`` names."""
-    from fixtures.plugin import session_of
+    from tpm_hil_fixtures.plugin import session_of
 
     session = session_of(config)
     return session.destructive_allowed() if session is not None else bool(target.disposable)

@@ -4,7 +4,7 @@ Fixtures (besides the plugin's ``expect_rc`` and ``raw_rc``): ``raw``
 (send raw command bytes, get ``(rc, response)``), ``primary`` (create a
 primary key from a template string). Every finished test hands its coverage
 ledger entry to the session on its teardown report (see
-:mod:`suites.conformance.coverage` and :mod:`fixtures.coverage_gate`).
+:mod:`suites.conformance.coverage` and :mod:`tpm_hil_fixtures.coverage_gate`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tpm2_pytss.constants import ESYS_TR
 from tpm2_pytss.types import TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE
 
 from harness.tpm.wire import TPM_ST_NO_SESSIONS, build_command
-from fixtures.markers import verified_commands
+from tpm_hil_fixtures.markers import verified_commands
 from suites.conformance import coverage
 
 _OUTCOME = pytest.StashKey[str]()
@@ -145,7 +145,7 @@ def _note(item: pytest.Item, report: pytest.TestReport) -> None:
 
 def _attach_advertised(item: pytest.Item, report: pytest.TestReport) -> None:
     """The gate test passed: the chip's advertised commands go to the session's gate."""
-    from fixtures.plugin import session_of
+    from tpm_hil_fixtures.plugin import session_of
 
     session = session_of(item.config)
     caps = None if session is None else session.caps
@@ -160,7 +160,7 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 
 def _session_log(config: pytest.Config):
-    from fixtures.plugin import session_of
+    from tpm_hil_fixtures.plugin import session_of
 
     session = session_of(config)
     return None if session is None or session.transport is None else session.log

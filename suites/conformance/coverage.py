@@ -6,7 +6,7 @@ codes, its outcome and whether it is a ``negative`` test. The entry travels
 on the test's teardown report (attribute :data:`REPORT_ATTR`, serialised by
 pytest-xdist like any report field) to the process that runs the session -
 the xdist controller, or the only process - where
-:mod:`fixtures.coverage_gate` collects the entries of the whole run and
+:mod:`tpm_hil_fixtures.coverage_gate` collects the entries of the whole run and
 computes the verdict once every test has reported: no shared file, no
 waiting.
 

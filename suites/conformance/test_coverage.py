@@ -8,7 +8,7 @@ This test opens the gate: it checks that the chip answers TPM_CAP_COMMANDS
 with a command list, and hands that list to the session. The verdict needs
 every other test of the run, including those on other pytest-xdist workers,
 so it is computed where all their reports arrive, at the end of the session
-(:mod:`fixtures.coverage_gate`): printed in the summary, written to
+(:mod:`tpm_hil_fixtures.coverage_gate`): printed in the summary, written to
 ``evidence/command_coverage.json`` and recorded in the results store as the
 test ``suites/conformance::command_coverage``; missing coverage fails the run.
 """

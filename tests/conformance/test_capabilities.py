@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures.hierarchy_auth import AuthValueError, HierarchyAuth, from_options, parse_auth
+from tpm_hil_fixtures.hierarchy_auth import AuthValueError, HierarchyAuth, from_options, parse_auth
 from harness.tpm import properties as PT
 from harness.tpm.capabilities import (Capabilities, NeedError, check_need,
                                       probe_capabilities)

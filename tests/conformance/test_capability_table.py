@@ -1,11 +1,11 @@
 """The per-test capability table in docs/conformance.md is generated from the markers
-and must match them (fixtures.capability_table, ``--capability-table``)."""
+and must match them (tpm_hil_fixtures.capability_table, ``--capability-table``)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-from fixtures import capability_table
+from tpm_hil_fixtures import capability_table
 
 pytest_plugins = ["pytester"]
 

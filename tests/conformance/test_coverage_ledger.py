@@ -60,7 +60,7 @@ def test_unreachable_positive_needs_a_negative():
 
 
 def test_gate_record_is_named_after_the_suite_folder():
-    from fixtures.coverage_gate import record_nodeid
+    from tpm_hil_fixtures.coverage_gate import record_nodeid
 
     assert (record_nodeid("suites/conformance/test_coverage.py::test_command_coverage")
             == "suites/conformance::command_coverage")

@@ -139,7 +139,7 @@ def test_two_workers_with_their_own_swtpm_each_run(pytester, clean_env):
 
 
 def test_per_worker_by_target_kind():
-    from fixtures.xdist_guard import per_worker
+    from tpm_hil_fixtures.xdist_guard import per_worker
     from harness.targets.registry import open_target
 
     assert per_worker(open_target("swtpm"))
