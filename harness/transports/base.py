@@ -101,6 +101,9 @@ class Transport(abc.ABC):
 
     #: Whether :meth:`power_cycle` works on this transport.
     can_power_cycle = False
+    #: the last error raised under ESAPI (through TransportTCTI), which the TSS itself
+    #: reports only as a generic TSS2 code
+    tcti_error: Exception | None = None
 
     def __init__(
         self,

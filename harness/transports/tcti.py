@@ -25,11 +25,20 @@ class TransportTCTI(PyTCTI):
         self.transport = transport
 
     def do_transmit(self, command: bytes) -> None:
-        self.transport.transmit(bytes(command))
+        self.transport.tcti_error = None
+        try:
+            self.transport.transmit(bytes(command))
+        except Exception as exc:
+            self.transport.tcti_error = exc  # the TSS may report it only as "Catch all"
+            raise
 
     def do_receive(self, timeout: int) -> bytes:
         # ESAPI passes -1 (block); the transport's per-command bound applies.
-        return self.transport.receive(None if timeout < 0 else timeout / 1000.0)
+        try:
+            return self.transport.receive(None if timeout < 0 else timeout / 1000.0)
+        except Exception as exc:
+            self.transport.tcti_error = exc
+            raise
 
     def do_cancel(self) -> None:
         self.transport.cancel()
