@@ -5,6 +5,9 @@ folder of them::
 
     TPMHIL_REAL_EVENTLOGS=/path/to/captures pytest tests/attest/test_attest_real_captures.py
 
+Without the variable, a ``shared/eventlogs`` folder beside the checkout is used when it
+exists (the project's shared data, present in CI too).
+
 Every file in the folder is a test. An IMA list (a name containing
 ``runtime_measurements`` or ``ima-log``, e.g. keylime's
 ``test/data/create-runtime-policy/ima-log-sha256``) must parse and every template hash
@@ -35,8 +38,13 @@ _SKIP_SUFFIXES = {".yaml", ".yml", ".txt", ".md", ".err"}
 _GO_HASH = {3: "sha1", 5: "sha256", 6: "sha384", 7: "sha512"}  # Go crypto.Hash numbers
 
 
+#: Where the steering repository's shared/ folder (beside the checkout, also in CI) may
+#: hold public captures: data may live there, not in this repository.
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "eventlogs"
+
+
 def _captures() -> list[Path]:
-    folder = os.environ.get(ENV)
+    folder = os.environ.get(ENV) or (str(SHARED) if SHARED.is_dir() else "")
     if not folder:
         return []
     root = Path(folder)
