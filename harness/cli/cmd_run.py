@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         os.environ.update(auth_env)  # each place's `tpmhil run` child reads them from there
         return _run_places(args)
     uri = resolve(args.tpm)  # fail at once on a malformed target string
+    if args.workers > 1:
+        _refuse_shared_target(uri.text, args.workers)
     paths = suite_paths(args.suite)
     if args.run_id is not None:
         under(args.results, args.run_id, "--run-id")
@@ -229,3 +231,16 @@ def _forwarded(args: argparse.Namespace) -> list[str]:
         elif value:
             out += [flag, value]
     return out
+
+
+def _refuse_shared_target(text: str, workers: int) -> None:
+    """``-n N`` on one physical chip: refused before anything is recorded."""
+    from harness.targets.registry import open_target
+    from harness.targets.sharing import PER_WORKER_FORMS, per_worker
+
+    target = open_target(text)  # built, not opened: nothing is started or touched
+    if not per_worker(target):
+        raise ConfigError(f"-n {workers}: target {target.uri.redacted()} is one TPM that all "
+                          f"{workers} pytest-xdist workers would drive at once; run it without "
+                          f"-n, or use a target that gives each worker its own TPM "
+                          f"({PER_WORKER_FORMS})")
