@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from harness.bounded_file import read_bounded
+
 #: Largest YAML input file read, in bytes.
 MAX_BYTES = 8 * 1024 * 1024
 #: Most nodes a document may expand into, counting every alias use in full.
@@ -94,13 +96,7 @@ def load_yaml(path: str | os.PathLike[str], what: str, error: type[Exception]) -
             naming the limit or the encoding problem.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise error(f"{what} {path}: cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_BYTES:
-        raise error(f"{what} {path}: larger than {MAX_BYTES // (1024 * 1024)} MiB; not read")
+    data = read_bounded(path, MAX_BYTES, what, error)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

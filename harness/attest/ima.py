@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.bounded_file import read_bounded
 
 MAX_LIST = 256 * 1024 * 1024  # a busy server's list is tens of MB
 MAX_ENTRY = 1024 * 1024       # template data (ima-buf may carry certificates)
@@ -243,15 +244,7 @@ def parse_binary(data: bytes, source: str = "<ima>", template_hash_size: int = 2
 def read_ima_list(path: str | Path) -> ImaList:
     """Read an ASCII or binary list; binary ``..._sha256`` files carry SHA-256 template hashes."""
     p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(MAX_LIST + 1)
-    except OSError as exc:
-        raise ImaListError(f"IMA list {p}: cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_LIST:
-        raise ImaListError(f"IMA list {p}: larger than {MAX_LIST} bytes")
-    if not data:
-        raise ImaListError(f"IMA list {p}: file is empty")
+    data = read_bounded(p, MAX_LIST, "IMA list", ImaListError, allow_empty=False)
     if data[:1].isdigit():  # ASCII lines start with the PCR number; binary with a u32 LE
         return parse_ascii(data, str(p))
     size = {"sha256": 32, "sha384": 48, "sha512": 64}.get(p.name.rsplit("_", 1)[-1], 20)

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from harness.errors import ConfigError
 from harness.reference.hashes import ALG_IDS, ALGORITHMS, alg_name
 from harness.reference.names import object_name
+from harness.bounded_file import read_bounded
 
 MAX_FILE = 1024 * 1024  # every tpm2-tools output here is a few kilobytes
 CREDENTIAL_MAGIC = 0xBADCC0DE
@@ -45,17 +46,7 @@ class EvidenceFileError(ConfigError):
 
 
 def read_file(path: str | Path, what: str, limit: int = MAX_FILE) -> bytes:
-    p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise EvidenceFileError(f"{what} {p}: cannot read: {exc.strerror or exc}") from exc
-    if len(data) > limit:
-        raise EvidenceFileError(f"{what} {p}: more than {limit} bytes, not a {what}")
-    if not data:
-        raise EvidenceFileError(f"{what} {p}: file is empty")
-    return data
+    return read_bounded(path, limit, what, EvidenceFileError, allow_empty=False)
 
 
 def read_attest(path: str | Path) -> bytes:

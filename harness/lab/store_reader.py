@@ -23,6 +23,7 @@ from urllib.parse import quote
 from harness.errors import StoreError
 from harness.lab.pg_schema import COLUMNS, column_names
 from harness.results.store import STORE_FILE
+from harness.bounded_file import read_bounded
 
 #: Largest JSON side file (summary.json) read from a results folder.
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -133,13 +134,7 @@ class StoreReader:
         path = self.folder / name
         if not path.is_file():
             return default
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_JSON_BYTES + 1)
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        if len(data) > MAX_JSON_BYTES:
-            raise StoreError(f"{path}: larger than {MAX_JSON_BYTES} bytes")
+        data = read_bounded(path, MAX_JSON_BYTES, "", StoreError)
         try:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
