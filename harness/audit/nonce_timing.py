@@ -365,7 +365,11 @@ def analyse(data: TimingSamples, alpha: float = DEFAULT_ALPHA,
                                alpha_look, beta_look, max_samples)
     if p < alpha_look and per_bit > floor_us_per_bit:
         verdict = "leaks"
-    elif reso.upper_us_per_bit < floor_us_per_bit:
+    elif (reso.upper_us_per_bit < floor_us_per_bit
+          and per_bit - (reso.upper_us_per_bit - per_bit) > -floor_us_per_bit):
+        # "No leak" is an equivalence claim: the effect lies within +-floor. A shift that is
+        # confidently below -floor is not a chip property (a nonce's length cannot make signing
+        # faster by that much) but drifting host timing; it must not pass as "no leak".
         verdict = "no leak"
     else:
         verdict = "inconclusive"

@@ -24,7 +24,7 @@ whatever the dependence between them), so stopping early keeps the overall
 error rates. A look stops the check when the answer is clear:
 
 * leak: Mann-Whitney p < alpha/looks and the effect estimate above the floor;
-* no leak: the one-sided upper confidence bound of the effect below the floor.
+* no leak: the effect confidently within +-floor (upper bound below the floor, lower above -floor).
 """
 
 from __future__ import annotations
