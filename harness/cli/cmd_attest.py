@@ -89,6 +89,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p, "verdict, each stage with its status and details, evidence folder")
 
 
+def _show(args: argparse.Namespace, result, evidence) -> int:
+    """The verdict table, the PCR table on request, each failed stage's details, and the
+    exit code: one screen for live and offline attestation alike."""
+    print(format_result(result))
+    if args.table and result.pcr_read_report is not None:
+        print()
+        print(format_table(result.pcr_read_report))
+    for stage in result.stages:
+        if stage.failed and len(stage.details) > 1:
+            print(f"\n{stage.name}:")
+            for line in stage.details[:10]:
+                print(f"  {line}")
+    print(f"evidence: {evidence}")
+    return _finish(args, result, evidence)
+
+
 def _finish(args: argparse.Namespace, result, evidence) -> int:
     """The exit code; with --json the verdict document on stdout."""
     code = 0 if result.ok else 1
@@ -209,17 +225,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"attestation of {described.get('uri')} with {args.eventlog} "
           f"({len(log.events)} events, banks {', '.join(log.banks)})"
           + (f", golden {golden.board}" if golden else ""))
-    print(format_result(result))
-    if args.table and result.pcr_read_report is not None:
-        print()
-        print(format_table(result.pcr_read_report))
-    for failure in result.stages:
-        if failure.failed and len(failure.details) > 1:
-            print(f"\n{failure.name}:")
-            for line in failure.details[:10]:
-                print(f"  {line}")
-    print(f"evidence: {evidence}")
-    return _finish(args, result, evidence)
+    return _show(args, result, evidence)
 
 
 def _make_challenge(args: argparse.Namespace) -> int:
@@ -281,14 +287,4 @@ def _run_offline(args: argparse.Namespace) -> int:
     print(f"offline attestation of {ev.folder} ({ev.log.format} log, {len(ev.log.events)} "
           f"events, banks {', '.join(ev.log.banks)})" + (f", golden {golden.board}" if golden
                                                         else ""))
-    print(format_result(result))
-    if args.table and result.pcr_read_report is not None:
-        print()
-        print(format_table(result.pcr_read_report))
-    for stage in result.stages:
-        if stage.failed and len(stage.details) > 1:
-            print(f"\n{stage.name}:")
-            for line in stage.details[:10]:
-                print(f"  {line}")
-    print(f"evidence: {evidence}")
-    return _finish(args, result, evidence)
+    return _show(args, result, evidence)

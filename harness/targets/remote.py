@@ -31,10 +31,26 @@ from harness.tpm.durations import CommandDurations
 from harness.transports.swtpm import SwtpmTransport
 
 
-class LabgridPlaceTarget(Target):
-    """A TPM on a labgrid place, held exclusively while open."""
+class _LabgridTarget(Target):
+    """A board held through labgrid: closing frees what labgrid gave (:meth:`_release`)
+    even when the link to the TPM already failed."""
 
     bus = "labgrid"
+
+    def _release(self) -> None:
+        """Give back what labgrid handed out for this target."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except HarnessError:
+            pass
+        finally:
+            self._release()
+
+
+class LabgridPlaceTarget(_LabgridTarget):
+    """A TPM on a labgrid place, held exclusively while open."""
 
     def __init__(self, uri: TargetURI) -> None:
         super().__init__(uri)
@@ -88,13 +104,6 @@ class LabgridPlaceTarget(Target):
                        resource=self.endpoint.name)
         return out
 
-    def close(self) -> None:
-        try:
-            super().close()
-        except HarnessError:
-            pass
-        finally:
-            self._release()
 
 
 register(TargetForm("labgrid", "labgrid://PLACE?coordinator=HOST:PORT",
@@ -102,7 +111,7 @@ register(TargetForm("labgrid", "labgrid://PLACE?coordinator=HOST:PORT",
                     LabgridPlaceTarget))
 
 
-class LabgridEnvTarget(Target):
+class LabgridEnvTarget(_LabgridTarget):
     """The TPM of a role in a labgrid environment file, through labgrid's own objects.
 
     labgrid builds the target from the file: its ``RemotePlace`` (which labgrid only
@@ -110,8 +119,6 @@ class LabgridEnvTarget(Target):
     and the drivers the file names, among them ``TpmHilDriver`` and, when the place
     has power, a power driver. The place is neither acquired nor released here.
     """
-
-    bus = "labgrid"
 
     def __init__(self, uri: TargetURI) -> None:
         super().__init__(uri)
@@ -158,18 +165,13 @@ class LabgridEnvTarget(Target):
                        power=type(self.driver.power).__name__ if self.driver.power else None)
         return out
 
-    def close(self) -> None:
-        try:
-            super().close()
-        except HarnessError:
-            pass
-        finally:
-            if self.lg_target is not None:
-                try:
-                    self.lg_target.deactivate_all_drivers()
-                except Exception:
-                    pass
-                self.lg_target = None
+    def _release(self) -> None:
+        if self.lg_target is not None:
+            try:
+                self.lg_target.deactivate_all_drivers()
+            except Exception:
+                pass
+            self.lg_target = None
 
 
 def _optional_driver(target, name: str):
